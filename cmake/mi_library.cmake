@@ -1,0 +1,32 @@
+# One library per component folder, one test binary per folder, the same warnings everywhere.
+
+set(MI_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+    -Wcast-align -Wunused -Woverloaded-virtual -Wconversion -Wsign-conversion
+    -Wnull-dereference -Wdouble-promotion -Wformat=2 -Werror)
+
+if(MI_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# mi_library(NAME SOURCES ... DEPS ...): static library `mi_<NAME>`, includes rooted at src/.
+function(mi_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(mi_${name} STATIC ${ARG_SOURCES})
+  target_include_directories(mi_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_compile_options(mi_${name} PRIVATE ${MI_WARNINGS})
+  target_link_libraries(mi_${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# mi_test(NAME SOURCES ... DEPS ... LABELS ...): a GoogleTest binary registered with CTest.
+function(mi_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_compile_options(${name} PRIVATE ${MI_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  include(GoogleTest)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,184 @@
+#include "config/config.h"
+
+#include <algorithm>
+
+#include "config/relaxed_name.h"
+
+namespace mi::config {
+namespace {
+
+bool is_index(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// `roles.0` belongs to the list key `roles`.
+const KeySpec* find_spec_or_list_parent(const std::string& canonical) {
+  if (const KeySpec* spec = find_spec(canonical)) return spec;
+  const size_t dot = canonical.rfind('.');
+  if (dot != std::string::npos && is_index(canonical.substr(dot + 1))) {
+    const KeySpec* parent = find_spec(canonical.substr(0, dot));
+    if (parent && parent->type == ValueType::kList) return parent;
+  }
+  return nullptr;
+}
+
+bool in_checked_namespace(const std::string& canonical) {
+  return canonical.rfind("solace.connector.", 0) == 0 ||
+         canonical.rfind("spring.cloud.stream.", 0) == 0;
+}
+
+std::string display_value(const std::string& canonical, const std::string& value,
+                          const KeySpec* spec) {
+  if ((spec && spec->secret) || is_secret_key(canonical)) return std::string(kMask);
+  return value;
+}
+
+}  // namespace
+
+std::string Config::get_string(const std::string& key) const {
+  const std::string canonical = canonical_key(key);
+  if (const auto* v = properties_.find(canonical)) return v->value;
+  if (const KeySpec* spec = find_spec(canonical)) return std::string(spec->default_value);
+  return "";
+}
+
+bool Config::get_bool(const std::string& key) const {
+  bool b = false;
+  parse_bool(get_string(key), b);
+  return b;
+}
+
+long long Config::get_int(const std::string& key) const {
+  long long n = 0;
+  parse_int(get_string(key), n);
+  return n;
+}
+
+double Config::get_double(const std::string& key) const {
+  double d = 0;
+  parse_double(get_string(key), d);
+  return d;
+}
+
+long long Config::get_duration_ms(const std::string& key) const {
+  long long ms = 0;
+  parse_duration_ms(get_string(key), ms);
+  return ms;
+}
+
+std::vector<std::string> Config::get_list(const std::string& key) const {
+  const std::string canonical = canonical_key(key);
+  const PropertyValue* whole = properties_.find(canonical);
+  std::map<long long, const PropertyValue*> indexed;
+  int indexed_rank = -1;
+  for (const auto& [k, v] : properties_.entries()) {
+    if (k.size() <= canonical.size() + 1 || k.compare(0, canonical.size(), canonical) != 0 ||
+        k[canonical.size()] != '.')
+      continue;
+    const std::string rest = k.substr(canonical.size() + 1);
+    if (!is_index(rest) || rest.size() > 6) continue;
+    indexed[std::stoll(rest)] = &v;
+    indexed_rank = std::max(indexed_rank, v.rank);
+  }
+  std::vector<std::string> out;
+  if (whole && whole->rank >= indexed_rank) {
+    size_t start = 0;
+    const std::string& s = whole->value;
+    while (start <= s.size()) {
+      size_t comma = s.find(',', start);
+      if (comma == std::string::npos) comma = s.size();
+      std::string item = s.substr(start, comma - start);
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) out.push_back(item);
+      start = comma + 1;
+    }
+    return out;
+  }
+  for (const auto& [index, v] : indexed) {
+    if (v->rank == indexed_rank) out.push_back(v->value);
+  }
+  return out;
+}
+
+bool Config::is_set(const std::string& key) const {
+  return properties_.find(canonical_key(key)) != nullptr;
+}
+
+std::string Config::origin(const std::string& key) const {
+  const auto* v = properties_.find(canonical_key(key));
+  return v ? v->origin : "default";
+}
+
+std::string Config::written_key(const std::string& key) const {
+  const auto* v = properties_.find(canonical_key(key));
+  return v ? v->key : key;
+}
+
+std::set<std::string> Config::children(const std::string& prefix) const {
+  const std::string canonical = canonical_key(prefix) + ".";
+  std::set<std::string> out;
+  for (auto it = properties_.entries().lower_bound(canonical);
+       it != properties_.entries().end() && it->first.compare(0, canonical.size(), canonical) == 0;
+       ++it) {
+    const std::string rest = it->first.substr(canonical.size());
+    out.insert(rest.substr(0, rest.find('.')));
+  }
+  return out;
+}
+
+std::map<std::string, std::string> Config::subtree(const std::string& prefix) const {
+  const std::string canonical = canonical_key(prefix) + ".";
+  std::map<std::string, std::string> out;
+  for (auto it = properties_.entries().lower_bound(canonical);
+       it != properties_.entries().end() && it->first.compare(0, canonical.size(), canonical) == 0;
+       ++it) {
+    out[it->first.substr(canonical.size())] = it->second.value;
+  }
+  return out;
+}
+
+Problems Config::validate() const {
+  Problems problems;
+  for (const auto& [canonical, v] : properties_.entries()) {
+    const KeySpec* spec = find_spec_or_list_parent(canonical);
+    if (!spec) {
+      if (!in_checked_namespace(canonical)) continue;
+      std::string message = "unknown key";
+      if (auto suggestion = closest_known_key(canonical)) {
+        message += "; did you mean '" + *suggestion + "'?";
+      }
+      problems.push_back({ConfigProblem::Severity::kWarning, v.key, v.origin, message});
+      continue;
+    }
+    if (auto error = check_value(*spec, v.value)) {
+      problems.push_back({ConfigProblem::Severity::kError, v.key, v.origin,
+                          "invalid value '" + display_value(canonical, v.value, spec) + "': " +
+                              *error});
+    }
+  }
+  return problems;
+}
+
+std::string Config::describe_effective() const {
+  std::map<std::string, std::string> lines;  // sorted by key as shown
+  for (const auto& spec : key_table()) {
+    if (spec.default_value.empty() || spec.pattern.find('<') != std::string_view::npos ||
+        spec.pattern.find('*') != std::string_view::npos)
+      continue;
+    const std::string canonical = canonical_key(spec.pattern);
+    if (properties_.find(canonical)) continue;
+    lines[std::string(spec.pattern)] = std::string(spec.pattern) + " = " +
+                                       display_value(canonical, std::string(spec.default_value), &spec) +
+                                       "  [default]";
+  }
+  for (const auto& [canonical, v] : properties_.entries()) {
+    lines[v.key] = v.key + " = " + display_value(canonical, v.value, find_spec_or_list_parent(canonical)) +
+                   "  [" + v.origin + "]";
+  }
+  std::string out;
+  for (const auto& [key, line] : lines) out += line + "\n";
+  return out;
+}
+
+}  // namespace mi::config

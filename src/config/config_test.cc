@@ -1,0 +1,105 @@
+#include "config/config.h"
+
+#include <gtest/gtest.h>
+
+#include "config/property_sources.h"
+
+namespace mi::config {
+namespace {
+
+Config from_yaml(const std::string& yaml) {
+  PropertySet set;
+  Problems problems;
+  load_yaml_text(yaml, "test.yml", kFileRank, set, problems);
+  EXPECT_TRUE(problems.empty());
+  return Config(std::move(set));
+}
+
+TEST(Config, DefaultsComeFromTheKeyTable) {
+  Config c{PropertySet{}};
+  EXPECT_EQ(c.get_int("server.port"), 8090);
+  EXPECT_EQ(c.get_string("solace.connector.management.leader-election.mode"), "standalone");
+  EXPECT_EQ(c.get_int("solace.connector.management.leader-election.fail-over.max-attempts"), 3);
+  EXPECT_DOUBLE_EQ(c.get_double("solace.connector.management.leader-election.fail-over.back-off-multiplier"), 2.0);
+  EXPECT_FALSE(c.get_bool("solace.connector.workflows.7.enabled"));
+  EXPECT_EQ(c.origin("server.port"), "default");
+}
+
+TEST(Config, ListsFromCommaSeparatedOrIndexedValues) {
+  Config c = from_yaml("a:\n  roles: admin, ops\nb:\n  roles: [x, y]\n");
+  EXPECT_EQ(c.get_list("a.roles"), (std::vector<std::string>{"admin", "ops"}));
+  EXPECT_EQ(c.get_list("b.roles"), (std::vector<std::string>{"x", "y"}));
+}
+
+TEST(Config, ValidationNamesKeyOriginValueAndAllowedValues) {
+  Config c = from_yaml("server:\n  port: 70000\nsolace:\n  connector:\n    management:\n"
+                       "      leader-election:\n        mode: activ\n");
+  const Problems problems = c.validate();
+  ASSERT_EQ(problems.size(), 2u);
+  std::string all = problems[0].to_string() + "\n" + problems[1].to_string();
+  EXPECT_NE(all.find("error: server.port: invalid value '70000': must be 0 .. 65535 (from test.yml:2)"),
+            std::string::npos) << all;
+  EXPECT_NE(all.find("must be one of standalone, active_standby, active_active (from test.yml:7)"),
+            std::string::npos) << all;
+}
+
+TEST(Config, UnknownKeyInOurNamespaceWarnsWithClosestKnownKey) {
+  Config c = from_yaml("solace:\n  connector:\n    workflows:\n      3:\n        enabeld: true\n"
+                       "unrelated:\n  key: 1\n");
+  const Problems problems = c.validate();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].severity, ConfigProblem::Severity::kWarning);
+  EXPECT_NE(problems[0].message.find("did you mean 'solace.connector.workflows.3.enabled'"),
+            std::string::npos) << problems[0].message;
+}
+
+TEST(Config, WorkflowIdOutOfRangeIsUnknown) {
+  Config c = from_yaml("solace:\n  connector:\n    workflows:\n      20:\n        enabled: true\n");
+  const Problems problems = c.validate();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].message.find("unknown key"), std::string::npos);
+}
+
+TEST(Config, SecretsNeverAppearInErrorsOrEffectiveConfig) {
+  PropertySet set;
+  set.set("solace.connector.security.users[0].password", "hunter2", "cli", kCommandLineRank);
+  set.set("spring.cloud.stream.binders.x.environment.spring.rabbitmq.password", "s3cret", "f", kFileRank);
+  set.set("spring.cloud.stream.binders.x.environment.api-token", "tok", "f", kFileRank);
+  Config c(std::move(set));
+  const std::string effective = c.describe_effective();
+  EXPECT_EQ(effective.find("hunter2"), std::string::npos);
+  EXPECT_EQ(effective.find("s3cret"), std::string::npos);
+  EXPECT_EQ(effective.find("tok\n"), std::string::npos);
+  EXPECT_NE(effective.find("solace.connector.security.users[0].password = ******  [cli]"),
+            std::string::npos) << effective;
+}
+
+TEST(Config, EffectiveConfigShowsDefaultsAndSources) {
+  Config c = from_yaml("server:\n  port: 9000\n");
+  const std::string effective = c.describe_effective();
+  EXPECT_NE(effective.find("server.port = 9000  [test.yml:2]"), std::string::npos) << effective;
+  EXPECT_NE(effective.find("server.address = 0.0.0.0  [default]"), std::string::npos) << effective;
+}
+
+TEST(KeyTable, DurationsAndBooleansParseLikeSpring) {
+  long long ms = 0;
+  EXPECT_TRUE(parse_duration_ms("30s", ms));
+  EXPECT_EQ(ms, 30000);
+  EXPECT_TRUE(parse_duration_ms("250", ms));
+  EXPECT_EQ(ms, 250);
+  EXPECT_FALSE(parse_duration_ms("10 parsecs", ms));
+  bool b = false;
+  EXPECT_TRUE(parse_bool("YES", b));
+  EXPECT_TRUE(b);
+  EXPECT_FALSE(parse_bool("maybe", b));
+}
+
+TEST(KeyTable, ReferenceListsEveryKey) {
+  const std::string md = reference_markdown();
+  for (const auto& spec : key_table()) {
+    EXPECT_NE(md.find("`" + std::string(spec.pattern) + "`"), std::string::npos) << spec.pattern;
+  }
+}
+
+}  // namespace
+}  // namespace mi::config

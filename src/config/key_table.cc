@@ -1,0 +1,415 @@
+#include "config/key_table.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "config/relaxed_name.h"
+
+namespace mi::config {
+namespace {
+
+using T = ValueType;
+
+// clang-format off
+const std::vector<KeySpec> kKeys = {
+  // Management API
+  {"server.port", T::kInt, "8090", 0, 65535, {}, false,
+   "HTTP port of the management API (/actuator/...); 0 picks a free port and logs it."},
+  {"server.address", T::kString, "0.0.0.0", {}, {}, {}, false,
+   "Address the management API listens on."},
+  {"solace.connector.security.enabled", T::kBool, "true", {}, {}, {}, false,
+   "Require HTTP Basic credentials for everything but the health status."},
+  {"solace.connector.security.users[<i>].name", T::kString, "", {}, {}, {}, false,
+   "User name for the management API."},
+  {"solace.connector.security.users[<i>].password", T::kString, "", {}, {}, {}, true,
+   "That user's password."},
+  {"solace.connector.security.users[<i>].roles", T::kList, "", {}, {}, {}, false,
+   "Roles, comma-separated or a YAML list: none = read only, `admin` = read and change."},
+
+  // Leader election
+  {"solace.connector.management.leader-election.mode", T::kEnum, "standalone", {}, {},
+   {"standalone", "active_standby", "active_active"}, false,
+   "Redundancy mode. standalone and active_active: always active. active_standby: one active instance per management queue."},
+  {"solace.connector.leader-election.mode", T::kEnum, "", {}, {},
+   {"standalone", "active_standby", "active_active"}, false,
+   "Alias of solace.connector.management.leader-election.mode (the spec's spelling); both set to different values is an error."},
+  {"solace.connector.management.leader-election.fail-over.max-attempts", T::kInt, "3", 1, {}, {}, false,
+   "Attempts to start or stop each workflow on a change of leader state."},
+  {"solace.connector.management.leader-election.fail-over.back-off-initial-interval", T::kInt, "1000", 0, {}, {}, false,
+   "Wait in ms before the second attempt."},
+  {"solace.connector.management.leader-election.fail-over.back-off-max-interval", T::kInt, "10000", 0, {}, {}, false,
+   "Longest wait in ms between attempts."},
+  {"solace.connector.management.leader-election.fail-over.back-off-multiplier", T::kDouble, "2.0", 1.0, {}, {}, false,
+   "Factor applied to the wait after each attempt."},
+
+  // Workflows
+  {"solace.connector.workflows.<id>.enabled", T::kBool, "false", {}, {}, {}, false,
+   "Run workflow <id> (0..19), linking binding input-<id> to output-<id>."},
+  {"spring.cloud.stream.bindings.input-<id>.destination", T::kString, "", {}, {}, {}, false,
+   "Where workflow <id> reads from (file binder: the spool directory)."},
+  {"spring.cloud.stream.bindings.input-<id>.binder", T::kString, "", {}, {}, {}, false,
+   "Binder name (spring.cloud.stream.binders.<name>) or type of the input; default: the default binder."},
+  {"spring.cloud.stream.bindings.output-<id>.destination", T::kString, "", {}, {}, {}, false,
+   "Where workflow <id> writes to (file binder: the output directory)."},
+  {"spring.cloud.stream.bindings.output-<id>.binder", T::kString, "", {}, {}, {}, false,
+   "Binder name or type of the output; default: the default binder."},
+  {"spring.cloud.stream.default-binder", T::kString, "", {}, {}, {}, false,
+   "Binder used by bindings that name none; needed only when several binders are declared."},
+  {"spring.cloud.stream.binders.<name>.type", T::kString, "", {}, {}, {}, false,
+   "Binder type of binder <name>: file (more types come with their binders)."},
+  {"spring.cloud.stream.binders.<name>.environment.**", T::kAny, "", {}, {}, {}, false,
+   "Settings handed to binder <name>; keys ending in password/secret/token are masked."},
+
+  // Lifecycle and logging
+  {"spring.lifecycle.timeout-per-shutdown-phase", T::kDuration, "30s", 0, {}, {}, false,
+   "On SIGTERM/SIGINT, how long workflows may take to stop before the process exits anyway."},
+  {"logging.level.root", T::kLogLevel, "INFO", {}, {}, {}, false,
+   "Log level of all components: TRACE, DEBUG, INFO, WARN, ERROR, OFF."},
+  {"logging.level.**", T::kLogLevel, "", {}, {}, {}, false,
+   "Log level of one component: app, config, leader, workflow, binder.file, management."},
+};
+// clang-format on
+
+enum class Placeholder { kNone, kId, kIndex, kName };
+
+struct PatternSegment {
+  std::string prefix;  // canonical literal before the placeholder (whole segment if none)
+  Placeholder placeholder = Placeholder::kNone;
+  std::string suffix;
+};
+
+struct CompiledPattern {
+  const KeySpec* spec;
+  std::vector<PatternSegment> segments;
+  bool open_tail = false;  // ends in **
+};
+
+std::vector<std::string> split_display(std::string_view pattern) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : pattern) {
+    if (c == '.' || c == '[' || c == ']') {
+      if (!cur.empty()) parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (!cur.empty()) parts.push_back(cur);
+  return parts;
+}
+
+CompiledPattern compile(const KeySpec& spec) {
+  CompiledPattern out{&spec, {}, false};
+  for (const auto& part : split_display(spec.pattern)) {
+    if (part == "**") {
+      out.open_tail = true;
+      break;
+    }
+    PatternSegment seg;
+    const size_t open = part.find('<');
+    if (open == std::string::npos) {
+      seg.prefix = canonical_segment(part);
+    } else {
+      const size_t close = part.find('>', open);
+      const std::string name = part.substr(open + 1, close - open - 1);
+      seg.prefix = canonical_segment(part.substr(0, open));
+      seg.suffix = canonical_segment(part.substr(close + 1));
+      seg.placeholder = name == "id" ? Placeholder::kId
+                        : name == "i" ? Placeholder::kIndex
+                                      : Placeholder::kName;
+    }
+    out.segments.push_back(seg);
+  }
+  return out;
+}
+
+const std::vector<CompiledPattern>& compiled() {
+  static const std::vector<CompiledPattern> patterns = [] {
+    std::vector<CompiledPattern> v;
+    for (const auto& spec : kKeys) v.push_back(compile(spec));
+    return v;
+  }();
+  return patterns;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool segment_matches(const PatternSegment& p, const std::string& s) {
+  if (p.placeholder == Placeholder::kNone) return s == p.prefix;
+  if (s.size() <= p.prefix.size() + p.suffix.size()) return false;
+  if (s.compare(0, p.prefix.size(), p.prefix) != 0) return false;
+  if (s.compare(s.size() - p.suffix.size(), p.suffix.size(), p.suffix) != 0) return false;
+  const std::string middle = s.substr(p.prefix.size(), s.size() - p.prefix.size() - p.suffix.size());
+  switch (p.placeholder) {
+    case Placeholder::kId:
+      return all_digits(middle) && middle.size() <= 2 && (middle == "0" || middle[0] != '0') &&
+             std::stoi(middle) < kMaxWorkflows;
+    case Placeholder::kIndex:
+      return all_digits(middle) && middle.size() <= 6;
+    default:
+      return true;
+  }
+}
+
+bool matches(const CompiledPattern& p, const std::vector<std::string>& parts) {
+  if (p.open_tail ? parts.size() <= p.segments.size() : parts.size() != p.segments.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < p.segments.size(); ++i) {
+    if (!segment_matches(p.segments[i], parts[i])) return false;
+  }
+  return true;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string join(const std::vector<std::string_view>& items, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += items[i];
+  }
+  return out;
+}
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+std::string bounds_text(const KeySpec& spec) {
+  if (spec.type == T::kEnum) return join(spec.allowed, ", ");
+  if (spec.type == T::kBool) return "true, false";
+  if (spec.type == T::kLogLevel) return "TRACE, DEBUG, INFO, WARN, ERROR, OFF";
+  std::string out;
+  if (spec.min && spec.max) return number_text(*spec.min) + " .. " + number_text(*spec.max);
+  if (spec.min) out = ">= " + number_text(*spec.min);
+  if (spec.max) out = "<= " + number_text(*spec.max);
+  return out;
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& key_table() { return kKeys; }
+
+std::string_view type_name(ValueType type) {
+  switch (type) {
+    case T::kString: return "string";
+    case T::kBool: return "boolean";
+    case T::kInt: return "integer";
+    case T::kDouble: return "number";
+    case T::kEnum: return "enum";
+    case T::kList: return "list";
+    case T::kDuration: return "duration";
+    case T::kLogLevel: return "log level";
+    case T::kAny: return "any";
+  }
+  return "?";
+}
+
+const KeySpec* find_spec(const std::string& canonical) {
+  const auto parts = split_key(canonical);
+  for (const auto& p : compiled()) {
+    if (matches(p, parts)) return p.spec;
+  }
+  return nullptr;
+}
+
+bool parse_bool(const std::string& text, bool& out) {
+  const std::string t = canonical_segment(text);
+  if (t == "true" || t == "yes" || t == "on" || t == "1") {
+    out = true;
+    return true;
+  }
+  if (t == "false" || t == "no" || t == "off" || t == "0") {
+    out = false;
+    return true;
+  }
+  return false;
+}
+
+bool parse_int(const std::string& text, long long& out) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  out = std::strtoll(text.c_str(), &end, 10);
+  return errno == 0 && end == text.c_str() + text.size();
+}
+
+bool parse_double(const std::string& text, double& out) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return errno == 0 && end == text.c_str() + text.size() && std::isfinite(out);
+}
+
+bool parse_duration_ms(const std::string& text, long long& out) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15) return false;
+  const long long n = std::stoll(text.substr(0, digits));
+  const std::string unit = canonical_segment(text.substr(digits));
+  static const std::vector<std::pair<std::string, long long>> units = {
+      {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  for (const auto& [name, factor] : units) {
+    if (unit == name) {
+      out = n * factor;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string canonical_enum(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    out.push_back(c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+std::optional<std::string> check_value(const KeySpec& spec, const std::string& value) {
+  auto out_of_bounds = [&](double v) {
+    return (spec.min && v < *spec.min) || (spec.max && v > *spec.max);
+  };
+  switch (spec.type) {
+    case T::kBool: {
+      bool b;
+      if (!parse_bool(value, b)) return "must be true or false";
+      break;
+    }
+    case T::kInt: {
+      long long n;
+      if (!parse_int(value, n)) return "must be an integer (" + bounds_text(spec) + ")";
+      if (out_of_bounds(static_cast<double>(n))) return "must be " + bounds_text(spec);
+      break;
+    }
+    case T::kDouble: {
+      double d;
+      if (!parse_double(value, d)) return "must be a number (" + bounds_text(spec) + ")";
+      if (out_of_bounds(d)) return "must be " + bounds_text(spec);
+      break;
+    }
+    case T::kDuration: {
+      long long ms;
+      if (!parse_duration_ms(value, ms)) {
+        return "must be a duration such as 500ms, 30s, 2m (a plain number is milliseconds)";
+      }
+      break;
+    }
+    case T::kEnum: {
+      const std::string v = canonical_enum(value);
+      if (std::none_of(spec.allowed.begin(), spec.allowed.end(),
+                       [&](std::string_view a) { return a == v; })) {
+        return "must be one of " + bounds_text(spec);
+      }
+      break;
+    }
+    case T::kLogLevel: {
+      static const std::vector<std::string> levels = {"trace", "debug", "info", "warn",
+                                                      "error", "fatal", "off"};
+      if (std::find(levels.begin(), levels.end(), canonical_segment(value)) == levels.end()) {
+        return "must be one of " + bounds_text(spec);
+      }
+      break;
+    }
+    case T::kString:
+    case T::kList:
+    case T::kAny:
+      break;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> closest_known_key(const std::string& canonical) {
+  const auto parts = split_key(canonical);
+  const KeySpec* best = nullptr;
+  size_t best_distance = SIZE_MAX;
+  std::vector<std::string> best_fill;
+  for (const auto& p : compiled()) {
+    // Build the candidate key, filling placeholders with the operator's own segments.
+    std::string candidate;
+    std::vector<std::string> fill;
+    for (size_t i = 0; i < p.segments.size(); ++i) {
+      const auto& seg = p.segments[i];
+      std::string piece = seg.prefix;
+      if (seg.placeholder != Placeholder::kNone) {
+        std::string value = i < parts.size() ? parts[i] : "0";
+        if (value.size() > seg.prefix.size() + seg.suffix.size() &&
+            value.compare(0, seg.prefix.size(), seg.prefix) == 0) {
+          value = value.substr(seg.prefix.size(), value.size() - seg.prefix.size() - seg.suffix.size());
+        }
+        fill.push_back(value);
+        piece += value + seg.suffix;
+      }
+      candidate += (candidate.empty() ? "" : ".") + piece;
+    }
+    if (p.open_tail) continue;  // free-form maps accept anything below them
+    const size_t d = edit_distance(canonical, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = p.spec;
+      best_fill = fill;
+    }
+  }
+  if (!best || best_distance > std::max<size_t>(3, canonical.size() / 4)) return std::nullopt;
+  std::string display(best->pattern);
+  for (const auto& value : best_fill) {
+    const size_t open = display.find('<');
+    const size_t close = display.find('>', open);
+    display.replace(open, close - open + 1, value);
+  }
+  return display;
+}
+
+std::string reference_markdown() {
+  std::string out =
+      "| Key | Type | Default | Allowed | Description |\n|---|---|---|---|---|\n";
+  for (const auto& spec : kKeys) {
+    std::string type(type_name(spec.type));
+    if (spec.secret) type += " (secret)";
+    std::string description(spec.description);
+    // Keep placeholders visible in Markdown.
+    for (size_t pos = 0; (pos = description.find('<', pos)) != std::string::npos; pos += 4) {
+      description.replace(pos, 1, "&lt;");
+    }
+    std::string pattern(spec.pattern);
+    out += "| `" + pattern + "` | " + type + " | " +
+           (spec.default_value.empty() ? "" : "`" + std::string(spec.default_value) + "`") +
+           " | " + bounds_text(spec) + " | " + description + " |\n";
+  }
+  return out;
+}
+
+std::string reference_text() {
+  std::string out;
+  for (const auto& spec : kKeys) {
+    out += "  " + std::string(spec.pattern) + "  (" + std::string(type_name(spec.type));
+    if (!spec.default_value.empty()) out += ", default " + std::string(spec.default_value);
+    const std::string bounds = bounds_text(spec);
+    if (!bounds.empty() && spec.type != T::kBool) out += "; " + bounds;
+    out += ")\n      " + std::string(spec.description) + "\n";
+  }
+  return out;
+}
+
+}  // namespace mi::config

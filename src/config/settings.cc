@@ -1,0 +1,187 @@
+#include "config/settings.h"
+
+#include <algorithm>
+
+#include "config/relaxed_name.h"
+
+namespace mi::config {
+namespace {
+
+constexpr const char* kModeKey = "solace.connector.management.leader-election.mode";
+constexpr const char* kModeAliasKey = "solace.connector.leader-election.mode";
+constexpr const char* kFailOver = "solace.connector.management.leader-election.fail-over.";
+constexpr const char* kBinders = "spring.cloud.stream.binders";
+
+std::string join(const std::set<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+LeaderMode parse_mode(const std::string& text) {
+  const std::string v = canonical_enum(text);
+  if (v == "active_standby") return LeaderMode::kActiveStandby;
+  if (v == "active_active") return LeaderMode::kActiveActive;
+  return LeaderMode::kStandalone;
+}
+
+LeaderMode resolve_mode(const Config& config, Problems& problems) {
+  if (!config.is_set(kModeAliasKey)) return parse_mode(config.get_string(kModeKey));
+  const std::string alias = config.get_string(kModeAliasKey);
+  if (config.is_set(kModeKey) &&
+      canonical_enum(config.get_string(kModeKey)) != canonical_enum(alias)) {
+    problems.push_back({ConfigProblem::Severity::kError, config.written_key(kModeAliasKey),
+                        config.origin(kModeAliasKey),
+                        "'" + alias + "' contradicts " + config.written_key(kModeKey) + "='" +
+                            config.get_string(kModeKey) + "' (from " + config.origin(kModeKey) +
+                            "); set one of them, or both to the same value"});
+  }
+  return parse_mode(alias);
+}
+
+BindingSettings resolve_binding(const Config& config, const std::string& name, bool enabled,
+                                const std::set<std::string>& binder_types, Problems& problems) {
+  BindingSettings b;
+  b.name = name;
+  const std::string prefix = "spring.cloud.stream.bindings." + name + ".";
+  b.destination = config.get_string(prefix + "destination");
+  auto report = [&](const std::string& key, std::string message) {
+    if (!enabled) return;  // a disabled workflow may be half-configured
+    problems.push_back({ConfigProblem::Severity::kError, config.written_key(key),
+                        config.origin(key), std::move(message)});
+  };
+  if (b.destination.empty()) {
+    report(prefix + "destination", "missing: an enabled workflow needs a destination for " + name);
+  }
+
+  const std::set<std::string> declared = config.children(kBinders);
+  std::string chosen = config.get_string(prefix + "binder");
+  std::string chosen_key = prefix + "binder";
+  if (chosen.empty()) {
+    chosen = config.get_string("spring.cloud.stream.default-binder");
+    chosen_key = "spring.cloud.stream.default-binder";
+  }
+  if (chosen.empty() && declared.size() == 1) chosen = *declared.begin();
+  if (chosen.empty()) {
+    report(prefix + "binder",
+           declared.empty()
+               ? "missing: no binder is named and none is declared (available types: " +
+                     join(binder_types) + ")"
+               : "missing: several binders are declared (" + join(declared) +
+                     "); name one here or set spring.cloud.stream.default-binder");
+    return b;
+  }
+  b.binder_name = chosen;
+  const std::string binder_id = canonical_segment(chosen);
+  if (declared.count(binder_id)) {
+    const std::string binder_prefix = std::string(kBinders) + "." + binder_id;
+    b.binder_type = canonical_enum(config.get_string(binder_prefix + ".type"));
+    b.environment = config.subtree(binder_prefix + ".environment");
+    if (b.binder_type.empty()) {
+      report(binder_prefix + ".type", "missing: binder '" + chosen + "' has no type (available: " +
+                                          join(binder_types) + ")");
+    } else if (!binder_types.count(b.binder_type)) {
+      report(binder_prefix + ".type", "binder type '" + b.binder_type +
+                                          "' is not available in this build (available: " +
+                                          join(binder_types) + ")");
+      b.binder_type.clear();
+    }
+  } else if (binder_types.count(canonical_enum(chosen))) {
+    b.binder_type = canonical_enum(chosen);  // Spring allows naming a binder type directly
+  } else {
+    report(chosen_key, "binder '" + chosen +
+                           "' is neither declared under spring.cloud.stream.binders nor a "
+                           "binder type (available types: " + join(binder_types) + ")");
+  }
+  return b;
+}
+
+std::vector<UserSettings> resolve_users(const Config& config, Problems& problems) {
+  std::vector<UserSettings> users;
+  const std::string prefix = "solace.connector.security.users";
+  std::vector<long long> indexes;
+  for (const auto& child : config.children(prefix)) {
+    long long i;
+    if (parse_int(child, i)) indexes.push_back(i);
+  }
+  std::sort(indexes.begin(), indexes.end());
+  std::set<std::string> names;
+  for (long long i : indexes) {
+    const std::string p = prefix + "[" + std::to_string(i) + "].";
+    UserSettings u{config.get_string(p + "name"), config.get_string(p + "password"),
+                   config.get_list(p + "roles")};
+    if (u.name.empty()) {
+      problems.push_back({ConfigProblem::Severity::kError, p + "name", config.origin(p + "password"),
+                          "missing: every user needs a name"});
+      continue;
+    }
+    if (u.password.empty()) {
+      problems.push_back({ConfigProblem::Severity::kError, p + "password", config.origin(p + "name"),
+                          "missing: user '" + u.name + "' needs a password"});
+      continue;
+    }
+    if (!names.insert(u.name).second) {
+      problems.push_back({ConfigProblem::Severity::kError, p + "name", config.origin(p + "name"),
+                          "user '" + u.name + "' is declared twice"});
+      continue;
+    }
+    users.push_back(std::move(u));
+  }
+  return users;
+}
+
+}  // namespace
+
+std::string_view to_string(LeaderMode mode) {
+  switch (mode) {
+    case LeaderMode::kStandalone: return "standalone";
+    case LeaderMode::kActiveStandby: return "active_standby";
+    case LeaderMode::kActiveActive: return "active_active";
+  }
+  return "standalone";
+}
+
+bool UserSettings::is_admin() const {
+  return std::any_of(roles.begin(), roles.end(),
+                     [](const std::string& r) { return canonical_segment(r) == "admin"; });
+}
+
+Settings build_settings(const Config& config, const std::set<std::string>& binder_types,
+                        Problems& problems) {
+  Settings s;
+  s.mode = resolve_mode(config, problems);
+  const std::string f = kFailOver;
+  s.fail_over.max_attempts = static_cast<int>(config.get_int(f + "max-attempts"));
+  s.fail_over.initial = Millis{config.get_int(f + "back-off-initial-interval")};
+  s.fail_over.max = Millis{config.get_int(f + "back-off-max-interval")};
+  s.fail_over.multiplier = config.get_double(f + "back-off-multiplier");
+  if (s.fail_over.max < s.fail_over.initial) {
+    problems.push_back({ConfigProblem::Severity::kError, f + "back-off-max-interval",
+                        config.origin(f + "back-off-max-interval"),
+                        "must be >= back-off-initial-interval (" +
+                            std::to_string(s.fail_over.initial.count()) + ")"});
+  }
+
+  s.server_address = config.get_string("server.address");
+  s.server_port = static_cast<int>(config.get_int("server.port"));
+  s.security_enabled = config.get_bool("solace.connector.security.enabled");
+  s.users = resolve_users(config, problems);
+
+  for (int id = 0; id < kMaxWorkflows; ++id) {
+    WorkflowSettings w;
+    w.id = id;
+    w.enabled = config.get_bool("solace.connector.workflows." + std::to_string(id) + ".enabled");
+    w.input = resolve_binding(config, "input-" + std::to_string(id), w.enabled, binder_types, problems);
+    w.output = resolve_binding(config, "output-" + std::to_string(id), w.enabled, binder_types, problems);
+    s.workflows.push_back(std::move(w));
+  }
+
+  s.shutdown_timeout = Millis{config.get_duration_ms("spring.lifecycle.timeout-per-shutdown-phase")};
+  s.root_log_level = config.get_string("logging.level.root");
+  for (const auto& [logger, level] : config.subtree("logging.level")) {
+    if (logger != "root") s.component_log_levels[logger] = level;
+  }
+  return s;
+}
+
+}  // namespace mi::config

@@ -1,0 +1,124 @@
+#include "config/settings.h"
+
+#include <gtest/gtest.h>
+
+#include "config/property_sources.h"
+
+namespace mi::config {
+namespace {
+
+const std::set<std::string> kTypes = {"file"};
+
+Settings build(const std::string& yaml, Problems& problems) {
+  PropertySet set;
+  load_yaml_text(yaml, "t.yml", kFileRank, set, problems);
+  return build_settings(Config(std::move(set)), kTypes, problems);
+}
+
+std::string joined(const Problems& problems) {
+  std::string out;
+  for (const auto& p : problems) out += p.to_string() + "\n";
+  return out;
+}
+
+TEST(Settings, ModeAliasIsAcceptedAndConflictIsAnError) {
+  Problems p1;
+  EXPECT_EQ(build("solace.connector.leader-election.mode: active_active\n", p1).mode,
+            LeaderMode::kActiveActive);
+  EXPECT_TRUE(p1.empty()) << joined(p1);
+
+  Problems p2;
+  build("solace.connector.leader-election.mode: active_active\n"
+        "solace.connector.management.leader-election.mode: standalone\n", p2);
+  ASSERT_EQ(p2.size(), 1u);
+  EXPECT_NE(p2[0].message.find("contradicts"), std::string::npos);
+
+  Problems p3;
+  build("solace.connector.leader-election.mode: Active-Active\n"
+        "solace.connector.management.leader-election.mode: active_active\n", p3);
+  EXPECT_TRUE(p3.empty()) << joined(p3);
+}
+
+TEST(Settings, BindingsResolveBinderByNameDefaultOrType) {
+  Problems problems;
+  const Settings s = build(R"(
+spring.cloud.stream:
+  binders:
+    spool: {type: file, environment: {some.option: x}}
+  bindings:
+    input-0: {destination: /tmp/in, binder: spool}
+    output-0: {destination: /tmp/out}
+    input-1: {destination: /tmp/in1, binder: file}
+    output-1: {destination: /tmp/out1}
+solace.connector.workflows:
+  0.enabled: true
+  1.enabled: true
+)", problems);
+  EXPECT_TRUE(problems.empty()) << joined(problems);
+  EXPECT_EQ(s.workflows[0].input.binder_type, "file");
+  EXPECT_EQ(s.workflows[0].input.environment.at("some.option"), "x");
+  EXPECT_EQ(s.workflows[0].output.binder_name, "spool");  // the only declared binder
+  EXPECT_EQ(s.workflows[1].input.binder_type, "file");
+  EXPECT_TRUE(s.workflows[1].enabled);
+  EXPECT_FALSE(s.workflows[2].enabled);
+}
+
+TEST(Settings, UnavailableBinderTypeOnEnabledWorkflowIsAnError) {
+  Problems problems;
+  build(R"(
+spring.cloud.stream:
+  binders:
+    sol: {type: solace}
+  bindings:
+    input-4: {destination: q}
+    output-4: {destination: t}
+solace.connector.workflows.4.enabled: true
+)", problems);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(joined(problems).find("binder type 'solace' is not available in this build (available: file)"),
+            std::string::npos) << joined(problems);
+}
+
+TEST(Settings, DisabledWorkflowMayBeIncomplete) {
+  Problems problems;
+  build("spring.cloud.stream.bindings.input-5.binder: nowhere\n", problems);
+  EXPECT_TRUE(problems.empty()) << joined(problems);
+}
+
+TEST(Settings, EnabledWorkflowWithoutDestinationIsAnError) {
+  Problems problems;
+  build("solace.connector.workflows.2.enabled: true\nspring.cloud.stream.default-binder: file\n",
+        problems);
+  EXPECT_EQ(problems.size(), 2u) << joined(problems);  // input-2 and output-2
+}
+
+TEST(Settings, UsersNeedNameAndPassword) {
+  Problems problems;
+  const Settings s = build(R"(
+solace.connector.security.users:
+  - {name: reader, password: r}
+  - {name: boss, password: b, roles: [admin]}
+  - {name: nopass}
+)", problems);
+  ASSERT_EQ(s.users.size(), 2u);
+  EXPECT_FALSE(s.users[0].is_admin());
+  EXPECT_TRUE(s.users[1].is_admin());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].message.find("needs a password"), std::string::npos);
+}
+
+TEST(Settings, FailOverBackOffIsReadAndChecked) {
+  Problems problems;
+  const Settings s = build(R"(
+solace.connector.management.leader-election.fail-over:
+  max-attempts: 5
+  back-off-initial-interval: 200
+  back-off-max-interval: 100
+)", problems);
+  EXPECT_EQ(s.fail_over.max_attempts, 5);
+  EXPECT_EQ(s.fail_over.initial, Millis{200});
+  ASSERT_EQ(problems.size(), 1u);
+}
+
+}  // namespace
+}  // namespace mi::config
