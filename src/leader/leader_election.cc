@@ -1,0 +1,109 @@
+#include "leader/leader_election.h"
+
+#include "common/logging.h"
+
+namespace mi::leader {
+
+std::string_view to_string(LeaderState state) {
+  return state == LeaderState::kActive ? "active" : "standby";
+}
+
+LeaderElection::LeaderElection(config::LeaderMode mode, BackoffPolicy fail_over,
+                               WorkflowControl& workflows, Clock& clock)
+    : mode_(mode), fail_over_(fail_over), workflows_(workflows), clock_(clock) {
+  last_change_ = clock_.wall_now();
+}
+
+LeaderElection::~LeaderElection() { shutdown(); }
+
+void LeaderElection::start() {
+  if (!worker_.joinable()) worker_ = std::thread([this] { run_worker(); });
+  if (mode_ != config::LeaderMode::kActiveStandby) request(LeaderState::kActive);
+}
+
+void LeaderElection::request(LeaderState target) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    wanted_ = target;
+  }
+  cv_.notify_all();
+}
+
+void LeaderElection::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !worker_.joinable()) return;
+    stopping_ = true;
+    wanted_ = LeaderState::kStandby;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) {
+    worker_.join();
+  } else {
+    process_pending();
+  }
+}
+
+LeaderStatus LeaderElection::status() const {
+  std::lock_guard lock(mutex_);
+  return {state_, changing_, state_changes_, last_change_};
+}
+
+void LeaderElection::process_pending() {
+  std::unique_lock lock(mutex_);
+  while (wanted_ != state_) {
+    transition(wanted_, lock);
+  }
+}
+
+void LeaderElection::run_worker() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    cv_.wait(lock, [this] { return wanted_ != state_ || stopping_; });
+    if (wanted_ != state_) {
+      transition(wanted_, lock);
+      continue;
+    }
+    if (stopping_) return;
+  }
+}
+
+bool LeaderElection::transition(LeaderState target, std::unique_lock<std::mutex>& lock) {
+  changing_ = true;
+  auto log = logger("leader");
+  log->info("becoming {}: {} enabled workflows", to_string(target),
+            target == LeaderState::kActive ? "starting" : "stopping");
+  auto reversed = [this, target] { return wanted_ != target; };
+  bool completed = true;
+  for (int id : workflows_.enabled_workflows()) {
+    for (int attempt = 1; completed && attempt <= fail_over_.max_attempts; ++attempt) {
+      if (attempt > 1 &&
+          clock_.wait_for(lock, cv_, fail_over_.delay_before_attempt(attempt), reversed)) {
+        // Some workflows may already have changed, so the state is still taken; the
+        // reversed request follows at once.
+        log->info("change to {} cut short: {} was requested meanwhile", to_string(target),
+                  to_string(wanted_));
+        completed = false;
+        break;
+      }
+      lock.unlock();
+      const bool ok = target == LeaderState::kActive ? workflows_.start_workflow(id)
+                                                     : workflows_.stop_workflow(id);
+      lock.lock();
+      if (ok) break;
+      log->warn("workflow {}: {} attempt {}/{} failed", id,
+                target == LeaderState::kActive ? "start" : "stop", attempt,
+                fail_over_.max_attempts);
+    }
+    if (!completed) break;
+  }
+  state_ = target;
+  changing_ = false;
+  ++state_changes_;
+  last_change_ = clock_.wall_now();
+  log->info("state is now {}", to_string(target));
+  return completed;
+}
+
+}  // namespace mi::leader

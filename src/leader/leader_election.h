@@ -1,0 +1,75 @@
+#pragma once
+// The leader-election state machine. It does not know where the leadership signal comes
+// from: standalone/active_active ask for active once; an active-standby session calls
+// request() whenever its flow becomes active or inactive.
+//
+// On every change it tries to start (becoming active) or stop (becoming standby) each
+// enabled workflow, up to fail-over.max-attempts with exponential back-off, and then takes
+// the new state whatever the workflows did (the spec's rule). A request that arrives while a
+// change is under way is kept; if it reverses the change, the back-off of the change in
+// progress is cut short so the instance does not keep workflows running longer than needed.
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "common/backoff.h"
+#include "common/clock.h"
+#include "config/settings.h"
+#include "leader/workflow_control.h"
+
+namespace mi::leader {
+
+enum class LeaderState { kStandby, kActive };
+std::string_view to_string(LeaderState state);
+
+struct LeaderStatus {
+  LeaderState state = LeaderState::kStandby;
+  bool changing = false;                 // a change is under way
+  unsigned long long state_changes = 0;  // completed changes since start
+  WallTime last_change{};                // when the last change completed
+};
+
+class LeaderElection {
+ public:
+  LeaderElection(config::LeaderMode mode, BackoffPolicy fail_over, WorkflowControl& workflows,
+                 Clock& clock);
+  ~LeaderElection();
+
+  config::LeaderMode mode() const { return mode_; }
+
+  // Starts the worker thread; standalone and active_active ask to become active at once.
+  void start();
+  // Thread-safe; returns at once. The worker carries the change out.
+  void request(LeaderState target);
+  // Becomes standby (stopping the workflows) and ends the worker.
+  void shutdown();
+
+  LeaderStatus status() const;
+
+  // Carries out pending requests in the calling thread; for tests without the worker.
+  void process_pending();
+
+ private:
+  void run_worker();
+  // Returns false if cut short because the wanted state changed meanwhile.
+  bool transition(LeaderState target, std::unique_lock<std::mutex>& lock);
+
+  const config::LeaderMode mode_;
+  const BackoffPolicy fail_over_;
+  WorkflowControl& workflows_;
+  Clock& clock_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  LeaderState state_ = LeaderState::kStandby;
+  LeaderState wanted_ = LeaderState::kStandby;
+  bool changing_ = false;
+  bool stopping_ = false;
+  unsigned long long state_changes_ = 0;
+  WallTime last_change_{};
+  std::thread worker_;
+};
+
+}  // namespace mi::leader

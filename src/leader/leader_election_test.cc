@@ -1,0 +1,141 @@
+#include "leader/leader_election.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+
+#include "common/manual_clock.h"
+
+namespace mi::leader {
+namespace {
+
+using mi::testing::ManualClock;
+
+// Workflows that fail a set number of times before they do what is asked.
+class FakeWorkflows final : public WorkflowControl {
+ public:
+  std::vector<int> enabled_workflows() const override { return enabled; }
+  bool start_workflow(int id) override { return act(id, "start"); }
+  bool stop_workflow(int id) override { return act(id, "stop"); }
+
+  std::vector<int> enabled{0, 1};
+  std::map<int, int> failures_left;     // per id
+  std::vector<std::string> calls;       // "start 0", "stop 1", ...
+  std::function<void()> on_call;        // runs inside each call
+
+ private:
+  bool act(int id, const std::string& what) {
+    calls.push_back(what + " " + std::to_string(id));
+    if (on_call) on_call();
+    if (failures_left[id] > 0) {
+      --failures_left[id];
+      return false;
+    }
+    return true;
+  }
+};
+
+BackoffPolicy policy(int attempts) { return {attempts, Millis{1000}, Millis{10000}, 2.0}; }
+
+TEST(LeaderElection, StartsInStandbyAndActivatesAllEnabledWorkflowsOnRequest) {
+  ManualClock clock;
+  FakeWorkflows wf;
+  LeaderElection le(config::LeaderMode::kActiveStandby, policy(3), wf, clock);
+  EXPECT_EQ(le.status().state, LeaderState::kStandby);
+  le.request(LeaderState::kActive);
+  le.process_pending();
+  EXPECT_EQ(le.status().state, LeaderState::kActive);
+  EXPECT_EQ(le.status().state_changes, 1u);
+  EXPECT_EQ(wf.calls, (std::vector<std::string>{"start 0", "start 1"}));
+  EXPECT_TRUE(clock.waits.empty());
+}
+
+TEST(LeaderElection, RetriesFailingWorkflowWithExponentialBackOffThenTakesStateAnyway) {
+  ManualClock clock;
+  FakeWorkflows wf;
+  wf.failures_left[0] = 10;  // never succeeds within max-attempts
+  LeaderElection le(config::LeaderMode::kActiveStandby, policy(3), wf, clock);
+  le.request(LeaderState::kActive);
+  le.process_pending();
+  EXPECT_EQ(wf.calls,
+            (std::vector<std::string>{"start 0", "start 0", "start 0", "start 1"}));
+  EXPECT_EQ(clock.waits, (std::vector<Millis>{Millis{1000}, Millis{2000}}));
+  EXPECT_EQ(le.status().state, LeaderState::kActive);  // the spec: regardless of outcome
+}
+
+TEST(LeaderElection, WorkflowThatRecoversStopsBeingRetried) {
+  ManualClock clock;
+  FakeWorkflows wf;
+  wf.failures_left[1] = 1;
+  LeaderElection le(config::LeaderMode::kActiveStandby, policy(5), wf, clock);
+  le.request(LeaderState::kActive);
+  le.process_pending();
+  EXPECT_EQ(wf.calls, (std::vector<std::string>{"start 0", "start 1", "start 1"}));
+  EXPECT_EQ(clock.waits, std::vector<Millis>{Millis{1000}});
+}
+
+TEST(LeaderElection, BecomingStandbyStopsWorkflows) {
+  ManualClock clock;
+  FakeWorkflows wf;
+  LeaderElection le(config::LeaderMode::kActiveStandby, policy(3), wf, clock);
+  le.request(LeaderState::kActive);
+  le.process_pending();
+  const WallTime activated = le.status().last_change;
+  clock.advance(Millis{5000});
+  wf.calls.clear();
+  le.request(LeaderState::kStandby);
+  le.process_pending();
+  EXPECT_EQ(wf.calls, (std::vector<std::string>{"stop 0", "stop 1"}));
+  EXPECT_EQ(le.status().state, LeaderState::kStandby);
+  EXPECT_EQ(le.status().state_changes, 2u);
+  EXPECT_EQ(le.status().last_change - activated, Millis{5000});
+}
+
+TEST(LeaderElection, RequestDuringChangeIsNotLostAndCutsBackOffShort) {
+  ManualClock clock;
+  FakeWorkflows wf;
+  wf.failures_left[0] = 1;
+  LeaderElection* self = nullptr;
+  // While workflow 0 is failing to start, the flow goes inactive again.
+  wf.on_call = [&] {
+    if (wf.calls.size() == 1) self->request(LeaderState::kStandby);
+  };
+  LeaderElection le(config::LeaderMode::kActiveStandby, policy(3), wf, clock);
+  self = &le;
+  le.request(LeaderState::kActive);
+  le.process_pending();
+  // No back-off wait was spent on the start; every workflow was then stopped.
+  EXPECT_TRUE(clock.waits.empty());
+  EXPECT_EQ(wf.calls, (std::vector<std::string>{"start 0", "stop 0", "stop 1"}));
+  EXPECT_EQ(le.status().state, LeaderState::kStandby);
+  EXPECT_EQ(le.status().state_changes, 2u);
+}
+
+TEST(LeaderElection, RepeatedRequestForCurrentStateDoesNothing) {
+  ManualClock clock;
+  FakeWorkflows wf;
+  LeaderElection le(config::LeaderMode::kActiveStandby, policy(3), wf, clock);
+  le.request(LeaderState::kStandby);
+  le.process_pending();
+  EXPECT_TRUE(wf.calls.empty());
+  EXPECT_EQ(le.status().state_changes, 0u);
+}
+
+TEST(LeaderElection, StandaloneBecomesActiveOnStartAndStandbyOnShutdown) {
+  ManualClock clock;
+  FakeWorkflows wf;
+  LeaderElection le(config::LeaderMode::kStandalone, policy(3), wf, clock);
+  le.start();  // real worker thread; the fake workflows never block
+  le.shutdown();
+  EXPECT_EQ(le.status().state, LeaderState::kStandby);
+  // The worker may or may not have activated before shutdown; it never ends active.
+  if (le.status().state_changes == 2u) {
+    EXPECT_EQ(wf.calls, (std::vector<std::string>{"start 0", "start 1", "stop 0", "stop 1"}));
+  } else {
+    EXPECT_EQ(le.status().state_changes, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace mi::leader

@@ -1,0 +1,145 @@
+#include "workflow/workflow.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "common/manual_clock.h"
+#include "workflow/fake_binder.h"
+#include "workflow/workflow_manager.h"
+
+namespace mi::workflow {
+namespace {
+
+using testing::FakeBinder;
+using testing::FakeBroker;
+
+// Waits for the worker thread; the deadline only guards against a hang.
+template <typename Pred>
+bool eventually(Pred pred) {
+  for (int i = 0; i < 1000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+config::WorkflowSettings fake_settings(int id, bool enabled = true) {
+  config::WorkflowSettings s;
+  s.id = id;
+  s.enabled = enabled;
+  s.input = {"input-" + std::to_string(id), "in", "fake", "fake", {}};
+  s.output = {"output-" + std::to_string(id), "out", "fake", "fake", {}};
+  return s;
+}
+
+class WorkflowTest : public ::testing::Test {
+ protected:
+  WorkflowTest() { registry.add(std::make_unique<FakeBinder>(broker)); }
+  size_t stored() {
+    std::lock_guard lock(broker.mutex);
+    return broker.stored.size();
+  }
+  void put(const std::string& payload) {
+    std::lock_guard lock(broker.mutex);
+    broker.queue.push_back({payload, {{"h", "v"}}});
+  }
+  FakeBroker broker;
+  BinderRegistry registry;
+  mi::testing::ManualClock clock;
+};
+
+TEST_F(WorkflowTest, MovesMessagesAndAcknowledgesOnlyAfterOutputStoredThem) {
+  Workflow w(fake_settings(0), registry, clock);
+  put("a");
+  put("b");
+  ASSERT_TRUE(w.start());
+  EXPECT_EQ(w.state(), WorkflowState::kRunning);
+  ASSERT_TRUE(eventually([&] { return stored() == 2; }));
+  ASSERT_TRUE(w.stop(Millis{2000}));
+  EXPECT_EQ(w.state(), WorkflowState::kStopped);
+  std::lock_guard lock(broker.mutex);
+  ASSERT_EQ(broker.acked.size(), 2u);
+  EXPECT_EQ(broker.stored[0].payload, "a");
+  EXPECT_EQ(broker.stored[1].headers.at("h"), "v");
+  EXPECT_EQ(w.counters().delivered, 2u);
+}
+
+TEST_F(WorkflowTest, FailedOutputKeepsMessageAtInputAndRetriesWithBackOff) {
+  broker.output_failures_to_inject = 3;
+  Workflow w(fake_settings(1), registry, clock);
+  put("poison-for-a-while");
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return stored() == 1; }));
+  w.stop(Millis{2000});
+  std::lock_guard lock(broker.mutex);
+  EXPECT_EQ(broker.rejects, 3);
+  EXPECT_EQ(broker.acked.size(), 1u);
+  EXPECT_EQ(w.counters().failed, 3u);
+  // The worker waited between attempts, doubling the wait each time.
+  ASSERT_GE(clock.waits.size(), 3u);
+  EXPECT_EQ(clock.waits[0], Millis{100});
+  EXPECT_EQ(clock.waits[1], Millis{200});
+  EXPECT_EQ(clock.waits[2], Millis{400});
+}
+
+TEST_F(WorkflowTest, PauseTakesNoNewInputAndResumeContinues) {
+  Workflow w(fake_settings(2), registry, clock);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(w.pause());
+  EXPECT_EQ(w.state(), WorkflowState::kPaused);
+  // Give a worker that ignored the pause every chance to take the message.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  put("held");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(stored(), 0u);
+  ASSERT_TRUE(w.resume());
+  ASSERT_TRUE(eventually([&] { return stored() == 1; }));
+  EXPECT_TRUE(w.stop(Millis{2000}));
+}
+
+TEST_F(WorkflowTest, PauseAndResumeOnlyFromTheRightState) {
+  Workflow w(fake_settings(3), registry, clock);
+  EXPECT_FALSE(w.pause());
+  EXPECT_FALSE(w.resume());
+  ASSERT_TRUE(w.start());
+  EXPECT_TRUE(w.start());  // already running: fine
+  EXPECT_TRUE(w.resume());
+  EXPECT_TRUE(w.stop(Millis{2000}));
+  EXPECT_TRUE(w.stop(Millis{2000}));
+}
+
+TEST_F(WorkflowTest, StartFailureIsReportedAndLeavesWorkflowStopped) {
+  broker.fail_open = true;
+  Workflow w(fake_settings(4), registry, clock);
+  EXPECT_FALSE(w.start());
+  EXPECT_EQ(w.state(), WorkflowState::kStopped);
+  EXPECT_NE(w.last_error().find("fake input cannot open"), std::string::npos);
+  broker.fail_open = false;
+  EXPECT_TRUE(w.start());
+  EXPECT_TRUE(w.last_error().empty());
+}
+
+TEST_F(WorkflowTest, UnknownBinderTypeFailsToStart) {
+  auto s = fake_settings(5);
+  s.output.binder_type = "solace";
+  Workflow w(s, registry, clock);
+  EXPECT_FALSE(w.start());
+  EXPECT_NE(w.last_error().find("solace"), std::string::npos);
+}
+
+TEST_F(WorkflowTest, ManagerKeepsConfiguredWorkflowsAndReportsEnabledOnes) {
+  std::vector<config::WorkflowSettings> all;
+  for (int id = 0; id < 20; ++id) all.push_back(config::WorkflowSettings{id, false, {}, {}});
+  all[2] = fake_settings(2);
+  all[7] = fake_settings(7, false);
+  WorkflowManager manager(all, registry, clock, Millis{1000});
+  EXPECT_EQ(manager.all().size(), 2u);
+  EXPECT_EQ(manager.enabled_workflows(), std::vector<int>{2});
+  EXPECT_TRUE(manager.start_workflow(2));
+  EXPECT_FALSE(manager.start_workflow(3));  // not configured
+  EXPECT_TRUE(manager.stop_workflow(2));
+}
+
+}  // namespace
+}  // namespace mi::workflow
