@@ -1,0 +1,28 @@
+#pragma once
+// The `file` binder, which needs no broker.
+//
+// Input: a spool directory. Each regular file is one message, oldest first. A file leaves
+// the spool only when the output has durably stored its message, so a crash loses nothing
+// (the file is delivered again). Names starting with `.` are ignored, so writers can
+// write `.name` and rename it into place.
+//
+// Output: a directory. The payload goes to `<name>` byte for byte and the headers, if any,
+// to `<name>.headers.json` beside it; both are written to a hidden temporary file, fsynced
+// and renamed, the sidecar first. <name> is the message's `file_name` header when it is a
+// plain file name, else `msg-<epoch ms>-<sequence>`. An input that finds a sidecar next to
+// a payload reads the headers from it, so file-to-file chains keep them.
+#include "workflow/binder.h"
+
+namespace mi::binders {
+
+class FileBinder final : public workflow::Binder {
+ public:
+  std::string type() const override { return "file"; }
+  std::unique_ptr<workflow::InputBinding> create_input(const config::BindingSettings& s) override;
+  std::unique_ptr<workflow::OutputBinding> create_output(const config::BindingSettings& s) override;
+};
+
+inline constexpr std::string_view kHeadersSuffix = ".headers.json";
+inline constexpr std::string_view kFileNameHeader = "file_name";
+
+}  // namespace mi::binders
