@@ -1,0 +1,65 @@
+#include "management/endpoints.h"
+
+#include <algorithm>
+
+namespace mi::management {
+
+std::string_view to_string(HealthStatus status) {
+  switch (status) {
+    case HealthStatus::kDown: return "DOWN";
+    case HealthStatus::kOutOfService: return "OUT_OF_SERVICE";
+    case HealthStatus::kReconnecting: return "RECONNECTING";
+    case HealthStatus::kUp: return "UP";
+    case HealthStatus::kUnknown: return "UNKNOWN";
+  }
+  return "UNKNOWN";
+}
+
+namespace {
+
+// A workflow is healthy when it is where the instance wants it: an active instance wants
+// its enabled workflows running (or paused by an operator, or stopped by one without error).
+HealthStatus workflow_health(const workflow::Workflow& w, bool instance_active) {
+  using workflow::WorkflowState;
+  const WorkflowState state = w.state();
+  if (state == WorkflowState::kUnknown) return HealthStatus::kDown;
+  if (instance_active && w.settings().enabled && state == WorkflowState::kStopped &&
+      !w.last_error().empty()) {
+    return HealthStatus::kDown;
+  }
+  return HealthStatus::kUp;
+}
+
+}  // namespace
+
+HealthReport health(const ManagementContext& context) {
+  const auto leader = context.leader->status();
+  const bool active = leader.state == leader::LeaderState::kActive;
+
+  HealthStatus workflows_status = HealthStatus::kUp;
+  nlohmann::json workflow_components = nlohmann::json::object();
+  for (const auto& w : context.workflows->all()) {
+    const HealthStatus s = workflow_health(*w, active);
+    workflows_status = std::min(workflows_status, s);
+    nlohmann::json details = {{"state", std::string(workflow::to_string(w->state()))},
+                              {"enabled", w->settings().enabled}};
+    if (const std::string error = w->last_error(); !error.empty()) details["error"] = error;
+    workflow_components["workflow-" + std::to_string(w->id())] = {
+        {"status", std::string(to_string(s))}, {"details", details}};
+  }
+
+  const HealthStatus leader_status = HealthStatus::kUp;
+  HealthReport report;
+  report.status = std::min(workflows_status, leader_status);
+  report.components = {
+      {"leaderElection",
+       {{"status", std::string(to_string(leader_status))},
+        {"details",
+         {{"mode", std::string(config::to_string(context.leader->mode()))},
+          {"state", std::string(leader::to_string(leader.state))}}}}},
+      {"workflows",
+       {{"status", std::string(to_string(workflows_status))}, {"components", workflow_components}}}};
+  return report;
+}
+
+}  // namespace mi::management

@@ -1,0 +1,178 @@
+#include "management/management_api.h"
+
+#include <charconv>
+
+#include "common/logging.h"
+
+namespace mi::management {
+namespace {
+
+std::string reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+HttpResponse json_response(int status, const nlohmann::json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  return r;
+}
+
+std::string trim_trailing_slash(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+// "/actuator/workflows/12" -> 12; nothing for anything but a plain decimal.
+std::optional<int> parse_workflow_id(std::string_view text) {
+  int id = 0;
+  if (text.empty() || text.size() > 3) return std::nullopt;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return id;
+}
+
+constexpr std::string_view kWorkflowsPrefix = "/actuator/workflows/";
+
+}  // namespace
+
+ManagementApi::ManagementApi(ManagementContext context, Authenticator authenticator, Clock& clock)
+    : context_(context), authenticator_(std::move(authenticator)), clock_(clock) {}
+
+HttpResponse ManagementApi::error(int status, const std::string& message,
+                                  const std::string& path) const {
+  HttpResponse r = json_response(status, {{"timestamp", to_iso8601(clock_.wall_now())},
+                                          {"status", status},
+                                          {"error", reason_phrase(status)},
+                                          {"message", message},
+                                          {"path", path}});
+  if (status == 401) r.headers["WWW-Authenticate"] = "Basic realm=\"micro-integration\"";
+  return r;
+}
+
+HttpResponse ManagementApi::handle(const HttpRequest& request) const {
+  try {
+    const Access access = authenticator_.authenticate(request.header("authorization"));
+    return route(request, access);
+  } catch (const std::exception& e) {
+    logger("management")->error("{} {} failed: {}", request.method, request.path, e.what());
+    return error(500, "internal error", request.path);
+  }
+}
+
+HttpResponse ManagementApi::route(const HttpRequest& request, Access access) const {
+  const std::string path = trim_trailing_slash(request.path);
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  auto method_not_allowed = [&](const std::string& allow) {
+    HttpResponse r = error(405, request.method + " is not supported here; use " + allow, path);
+    r.headers["Allow"] = allow;
+    return r;
+  };
+
+  // Health status is public; its details are for authenticated users.
+  if (path == "/actuator/health") {
+    if (!get) return method_not_allowed("GET");
+    const HealthReport report = health(context_);
+    nlohmann::json body = {{"status", std::string(to_string(report.status))}};
+    if (access != Access::kNone) body["components"] = report.components;
+    const bool down = report.status == HealthStatus::kDown || report.status == HealthStatus::kOutOfService;
+    return json_response(down ? 503 : 200, body);
+  }
+
+  const bool known = path == "/actuator" || path == "/actuator/leaderelection" ||
+                     path == "/actuator/workflows" || path == "/actuator/prometheus" ||
+                     path == "/actuator/info" ||
+                     (path.rfind(kWorkflowsPrefix, 0) == 0 && path.size() > kWorkflowsPrefix.size());
+  if (!known) return error(404, "no endpoint at " + path, path);
+  if (access == Access::kNone) {
+    return error(401, "credentials required (HTTP Basic, solace.connector.security.users)", path);
+  }
+
+  if (path.rfind(kWorkflowsPrefix, 0) == 0) {
+    const auto id = parse_workflow_id(std::string_view(path).substr(kWorkflowsPrefix.size()));
+    workflow::Workflow* w = id ? context_.workflows->find(*id) : nullptr;
+    if (!w) return error(404, "no workflow " + path.substr(kWorkflowsPrefix.size()), path);
+    if (get) return json_response(200, workflow_json(*w));
+    if (request.method != "POST") return method_not_allowed("GET, POST");
+    if (access != Access::kAdmin) return error(403, "changing a workflow needs the admin role", path);
+    return workflow_command(request, *id);
+  }
+
+  if (!get) return method_not_allowed("GET");
+  if (path == "/actuator") {
+    nlohmann::json links = nlohmann::json::object();
+    for (const char* name : {"health", "info", "leaderelection", "prometheus", "workflows"}) {
+      links[name] = {{"href", std::string("/actuator/") + name}};
+    }
+    return json_response(200, {{"_links", links}});
+  }
+  if (path == "/actuator/leaderelection") return json_response(200, leader_election_json(context_));
+  if (path == "/actuator/workflows") return json_response(200, workflows_json(context_));
+  if (path == "/actuator/info") {
+    return json_response(200, {{"app", {{"name", "micro-integration"}, {"version", context_.version}}}});
+  }
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = prometheus_text(context_);
+  return r;
+}
+
+HttpResponse ManagementApi::workflow_command(const HttpRequest& request, int id) const {
+  const std::string& path = request.path;
+  static const char* kAllowed = "STARTED, STOPPED, PAUSED, RESUMED";
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(request.body);
+  } catch (const nlohmann::json::exception&) {
+    return error(400, std::string("body must be JSON such as {\"state\":\"STOPPED\"}; state is one of ") +
+                          kAllowed, path);
+  }
+  if (!body.is_object() || !body.contains("state") || !body["state"].is_string()) {
+    return error(400, std::string("body needs \"state\": one of ") + kAllowed, path);
+  }
+  const std::string wanted = body["state"].get<std::string>();
+  workflow::Workflow& w = *context_.workflows->find(id);
+  const bool active = context_.leader->status().state == leader::LeaderState::kActive;
+  if ((wanted == "STARTED" || wanted == "RESUMED") && (!active || !w.settings().enabled)) {
+    return error(409, !active ? "this instance is standby; only the active instance runs workflows"
+                              : "workflow " + std::to_string(id) +
+                                    " is disabled (solace.connector.workflows." + std::to_string(id) +
+                                    ".enabled=false)",
+                 path);
+  }
+  bool ok = false;
+  if (wanted == "STARTED") {
+    ok = w.start();
+  } else if (wanted == "STOPPED") {
+    ok = w.stop(context_.settings->shutdown_timeout);
+  } else if (wanted == "PAUSED") {
+    ok = w.pause();
+  } else if (wanted == "RESUMED") {
+    ok = w.resume();
+  } else {
+    return error(400, "state '" + wanted + "' is not one of " + kAllowed, path);
+  }
+  if (!ok) {
+    const std::string reason = w.last_error().empty()
+                                   ? "workflow is " + std::string(workflow::to_string(w.state()))
+                                   : w.last_error();
+    return error(409, "cannot change workflow " + std::to_string(id) + " to " + wanted + ": " + reason,
+                 path);
+  }
+  logger("management")->info("workflow {} set to {} through the management API", id, wanted);
+  return json_response(200, workflow_json(w));
+}
+
+}  // namespace mi::management

@@ -1,0 +1,163 @@
+#include "management/management_api.h"
+
+#include <gtest/gtest.h>
+
+#include "common/manual_clock.h"
+#include "workflow/fake_binder.h"
+
+namespace mi::management {
+namespace {
+
+constexpr const char* kReader = "Basic cmVhZGVyOnJlYWQtcHc=";  // reader:read-pw
+constexpr const char* kAdmin = "Basic YWRtaW46YWRtaW4tcHc=";   // admin:admin-pw
+
+class ManagementApiTest : public ::testing::Test {
+ protected:
+  ManagementApiTest() {
+    registry.add(std::make_unique<workflow::testing::FakeBinder>(broker));
+    settings.users = {{"reader", "read-pw", {}}, {"admin", "admin-pw", {"admin"}}};
+    config::WorkflowSettings w{0, true, {"input-0", "in", "fake", "fake", {}},
+                               {"output-0", "out", "fake", "fake", {}}};
+    settings.workflows = {w};
+    settings.shutdown_timeout = Millis{2000};
+  }
+
+  void build(config::LeaderMode mode) {
+    workflows = std::make_unique<workflow::WorkflowManager>(settings.workflows, registry, clock, Millis{2000});
+    leader = std::make_unique<leader::LeaderElection>(mode, BackoffPolicy{}, *workflows, clock);
+    api = std::make_unique<ManagementApi>(
+        ManagementContext{&settings, leader.get(), workflows.get(), clock.wall_now(), "test"},
+        Authenticator(true, settings.users), clock);
+  }
+
+  void activate() {
+    leader->request(leader::LeaderState::kActive);
+    leader->process_pending();
+  }
+
+  HttpResponse call(const std::string& method, const std::string& path, const std::string& auth = "",
+                    const std::string& body = "") {
+    HttpRequest r{method, path, {}, body};
+    if (!auth.empty()) r.headers["authorization"] = auth;
+    return api->handle(r);
+  }
+
+  nlohmann::json json(const HttpResponse& r) { return nlohmann::json::parse(r.body); }
+
+  workflow::testing::FakeBroker broker;
+  workflow::BinderRegistry registry;
+  mi::testing::ManualClock clock;
+  config::Settings settings;
+  std::unique_ptr<workflow::WorkflowManager> workflows;
+  std::unique_ptr<leader::LeaderElection> leader;
+  std::unique_ptr<ManagementApi> api;
+};
+
+TEST_F(ManagementApiTest, LeaderElectionHasExactlyTheSpecShapeInStandalone) {
+  build(config::LeaderMode::kStandalone);
+  activate();
+  const auto r = call("GET", "/actuator/leaderelection", kReader);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json(r), nlohmann::json::parse(R"({"mode":{"type":"standalone","state":"active"}})"));
+}
+
+TEST_F(ManagementApiTest, HealthStatusIsPublicButDetailsNeedCredentials) {
+  build(config::LeaderMode::kStandalone);
+  activate();
+  const auto anonymous = call("GET", "/actuator/health");
+  ASSERT_EQ(anonymous.status, 200);
+  EXPECT_EQ(json(anonymous), nlohmann::json::parse(R"({"status":"UP"})"));
+  const auto detailed = json(call("GET", "/actuator/health", kReader));
+  EXPECT_EQ(detailed["components"]["workflows"]["components"]["workflow-0"]["details"]["state"], "running");
+  EXPECT_EQ(detailed["components"]["leaderElection"]["details"]["state"], "active");
+}
+
+TEST_F(ManagementApiTest, HealthIsDownWith503WhenAnEnabledWorkflowCannotStart) {
+  broker.fail_open = true;
+  build(config::LeaderMode::kStandalone);
+  activate();
+  const auto r = call("GET", "/actuator/health", kReader);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(json(r)["status"], "DOWN");
+  EXPECT_NE(json(r)["components"]["workflows"]["components"]["workflow-0"]["details"]["error"]
+                .get<std::string>()
+                .find("fake input cannot open"),
+            std::string::npos);
+}
+
+TEST_F(ManagementApiTest, EverythingElseNeedsAUserAndChangesNeedAdmin) {
+  build(config::LeaderMode::kStandalone);
+  activate();
+  const auto no_auth = call("GET", "/actuator/workflows");
+  EXPECT_EQ(no_auth.status, 401);
+  EXPECT_EQ(no_auth.headers.at("WWW-Authenticate"), "Basic realm=\"micro-integration\"");
+  EXPECT_EQ(json(no_auth)["status"], 401);
+  EXPECT_EQ(call("GET", "/actuator/workflows", "Basic YWRtaW46d3Jvbmc=").status, 401);
+  EXPECT_EQ(call("GET", "/actuator/workflows", kReader).status, 200);
+  EXPECT_EQ(call("POST", "/actuator/workflows/0", kReader, R"({"state":"STOPPED"})").status, 403);
+  EXPECT_EQ(workflows->find(0)->state(), workflow::WorkflowState::kRunning);
+}
+
+TEST_F(ManagementApiTest, AdminStopsPausesAndStartsWorkflows) {
+  build(config::LeaderMode::kStandalone);
+  activate();
+  auto r = call("POST", "/actuator/workflows/0", kAdmin, R"({"state":"PAUSED"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json(r)["state"], "paused");
+  r = call("POST", "/actuator/workflows/0", kAdmin, R"({"state":"STOPPED"})");
+  EXPECT_EQ(json(r)["state"], "stopped");
+  EXPECT_EQ(call("POST", "/actuator/workflows/0", kAdmin, R"({"state":"RESUMED"})").status, 409);
+  r = call("POST", "/actuator/workflows/0", kAdmin, R"({"state":"STARTED"})");
+  EXPECT_EQ(json(r)["state"], "running");
+  const auto one = json(call("GET", "/actuator/workflows/0", kReader));
+  EXPECT_EQ(one["id"], "0");
+  EXPECT_EQ(one["enabled"], true);
+  EXPECT_EQ(one["inputBindings"], nlohmann::json::array({"input-0"}));
+  EXPECT_EQ(one["outputBindings"], nlohmann::json::array({"output-0"}));
+}
+
+TEST_F(ManagementApiTest, BadRequestsGetJsonErrorsWithTheRightStatus) {
+  build(config::LeaderMode::kStandalone);
+  activate();
+  EXPECT_EQ(call("GET", "/actuator/nothing", kReader).status, 404);
+  EXPECT_EQ(call("GET", "/actuator/workflows/7", kReader).status, 404);
+  EXPECT_EQ(call("GET", "/actuator/workflows/x1", kReader).status, 404);
+  EXPECT_EQ(call("GET", "/actuator/workflows/99999999999", kReader).status, 404);
+  const auto wrong_method = call("DELETE", "/actuator/leaderelection", kAdmin);
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.headers.at("Allow"), "GET");
+  EXPECT_EQ(call("PUT", "/actuator/workflows/0", kAdmin, "{}").status, 405);
+  const auto not_json = call("POST", "/actuator/workflows/0", kAdmin, "{state: STOPPED");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_NE(json(not_json)["message"].get<std::string>().find("STARTED, STOPPED, PAUSED, RESUMED"),
+            std::string::npos);
+  EXPECT_EQ(call("POST", "/actuator/workflows/0", kAdmin, R"({"state":"EXPLODED"})").status, 400);
+  EXPECT_EQ(call("POST", "/actuator/workflows/0", kAdmin, R"({"state":7})").status, 400);
+  EXPECT_EQ(call("POST", "/actuator/workflows/0", kAdmin, R"([1,2])").status, 400);
+  EXPECT_EQ(workflows->find(0)->state(), workflow::WorkflowState::kRunning);
+}
+
+TEST_F(ManagementApiTest, StandbyInstanceRefusesToStartWorkflows) {
+  build(config::LeaderMode::kActiveStandby);
+  const auto r = call("POST", "/actuator/workflows/0", kAdmin, R"({"state":"STARTED"})");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(workflows->find(0)->state(), workflow::WorkflowState::kStopped);
+  EXPECT_EQ(json(call("GET", "/actuator/leaderelection", kReader))["mode"]["state"], "standby");
+}
+
+TEST_F(ManagementApiTest, PrometheusReportsLeaderAndWorkflowMetrics) {
+  build(config::LeaderMode::kStandalone);
+  activate();
+  const auto r = call("GET", "/actuator/prometheus", kReader);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r.body.find("solace_connector_leader_election_active{mode=\"standalone\"} 1\n"), std::string::npos);
+  EXPECT_NE(r.body.find("solace_connector_workflow_state{workflow_id=\"0\",state=\"running\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(r.body.find("solace_connector_workflow_messages_delivered_total{workflow_id=\"0\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(r.body.find("process_resident_memory_bytes "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mi::management
