@@ -1,0 +1,169 @@
+#include "app/application.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <set>
+
+#include "app/command_line.h"
+#include "app/load_configuration.h"
+#include "binders/file/file_binder.h"
+#include "common/logging.h"
+#include "config/settings.h"
+#include "leader/leader_election.h"
+#include "management/http_server.h"
+#include "management/management_api.h"
+#include "workflow/workflow_manager.h"
+
+#ifndef MI_VERSION
+#define MI_VERSION "0.0.0"
+#endif
+
+namespace mi::app {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitBadConfig = 2;
+
+const std::set<std::string> kComponents = {"app", "config", "leader", "workflow", "binder.file",
+                                           "management"};
+
+workflow::BinderRegistry make_binder_registry() {
+  workflow::BinderRegistry registry;
+  registry.add(std::make_unique<binders::FileBinder>());
+  return registry;
+}
+
+void apply_log_levels(const config::Settings& settings, config::Problems& problems) {
+  spdlog::level::level_enum root = spdlog::level::info;
+  parse_log_level(settings.root_log_level, root);
+  std::map<std::string, spdlog::level::level_enum> levels;
+  for (const auto& [name, text] : settings.component_log_levels) {
+    spdlog::level::level_enum level;
+    if (!parse_log_level(text, level)) continue;  // already reported by validation
+    if (!kComponents.count(name)) {
+      problems.push_back({config::ConfigProblem::Severity::kWarning, "logging.level." + name, "",
+                          "no such component; components are app, config, leader, workflow, "
+                          "binder.file, management"});
+      continue;
+    }
+    levels[name] = level;
+  }
+  configure_logging(root, levels);
+}
+
+void report(const config::Problems& problems) {
+  auto log = logger("config");
+  for (const auto& p : problems) {
+    if (p.severity == config::ConfigProblem::Severity::kError) {
+      log->error("{}", p.to_string());
+    } else {
+      log->warn("{}", p.to_string());
+    }
+  }
+}
+
+// Blocks the stop signals in this thread and every thread started after it, so that only
+// the sigwait() in run() receives them.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+int serve(const config::Settings& settings, const sigset_t& stop_signals) {
+  auto log = logger("app");
+  auto registry = make_binder_registry();
+  Clock& clock = SystemClock::instance();
+  workflow::WorkflowManager workflows(settings.workflows, registry, clock, settings.shutdown_timeout);
+  leader::LeaderElection leader(settings.mode, settings.fail_over, workflows, clock);
+  management::ManagementApi api(
+      management::ManagementContext{&settings, &leader, &workflows, clock.wall_now(), MI_VERSION},
+      management::Authenticator(settings.security_enabled, settings.users), clock);
+  management::HttpServer http(api);
+  try {
+    http.start(settings.server_address, settings.server_port);
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return kExitFailure;
+  }
+  if (settings.security_enabled && settings.users.empty()) {
+    log->warn("security is enabled but no users are configured: only /actuator/health answers "
+              "(add solace.connector.security.users)");
+  }
+  log->info("leader election mode {}; {} enabled workflow(s)", config::to_string(settings.mode),
+            workflows.enabled_workflows().size());
+  leader.start();
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  log->info("received {}: stopping workflows (at most {} ms each)", strsignal(signal_number),
+            settings.shutdown_timeout.count());
+
+  // Stop workflows and release leadership; if that hangs past the budget, leave anyway so
+  // a supervisor is never stuck waiting for us.
+  auto stopped = std::async(std::launch::async, [&] { leader.shutdown(); });
+  const Millis budget = settings.shutdown_timeout * std::max<size_t>(1, workflows.all().size()) + Millis{2000};
+  if (stopped.wait_for(budget) != std::future_status::ready) {
+    log->error("workflows did not stop within {} ms; exiting anyway", budget.count());
+    spdlog::shutdown();
+    std::_Exit(kExitFailure);
+  }
+  http.stop();
+  log->info("stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  const sigset_t stop_signals = block_stop_signals();
+  std::string error;
+  const auto command_line = parse_command_line(argc, argv, error);
+  if (!command_line) {
+    std::cerr << "error: " << error << "\nRun with --help for the options.\n";
+    return kExitBadConfig;
+  }
+  if (command_line->show_help) {
+    std::cout << command_line->help_text;
+    return kExitOk;
+  }
+  if (command_line->show_version) {
+    std::cout << "micro-integration " << MI_VERSION << "\n";
+    return kExitOk;
+  }
+  if (command_line->print_reference) {
+    std::cout << config::reference_markdown();
+    return kExitOk;
+  }
+
+  auto loaded = load_configuration(*command_line, process_environment(), std::filesystem::current_path());
+  const auto registry = make_binder_registry();
+  const config::Settings settings = config::build_settings(loaded.config, registry.types(), loaded.problems);
+  apply_log_levels(settings, loaded.problems);
+  auto log = logger("app");
+  for (const auto& f : loaded.files) log->info("configuration file {}", f.string());
+  if (loaded.files.empty()) log->info("no configuration file (looked for application.{{yml,yaml,properties}} in ./ and ./config/)");
+  report(loaded.problems);
+  if (config::has_errors(loaded.problems)) {
+    log->error("configuration is invalid; nothing was started");
+    return kExitBadConfig;
+  }
+  if (command_line->check_config) {
+    std::cout << loaded.config.describe_effective();
+    log->info("configuration is valid");
+    return kExitOk;
+  }
+  log->info("micro-integration {} starting", MI_VERSION);
+  return serve(settings, stop_signals);
+}
+
+}  // namespace mi::app

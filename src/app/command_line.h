@@ -1,0 +1,23 @@
+#pragma once
+// The binary's own options; everything else on the command line is a Spring-style
+// `--some.key=value` configuration override.
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mi::app {
+
+struct CommandLine {
+  std::vector<std::string> config_files;  // --config, repeatable, in order
+  std::vector<std::string> overrides;     // --some.key=value
+  bool check_config = false;
+  bool print_reference = false;
+  bool show_help = false;
+  bool show_version = false;
+  std::string help_text;
+};
+
+// Returns nothing and sets `error` for a malformed command line.
+std::optional<CommandLine> parse_command_line(int argc, const char* const* argv, std::string& error);
+
+}  // namespace mi::app
