@@ -44,6 +44,12 @@ HttpServer::HttpServer(const ManagementApi& api) : api_(api), server_(std::make_
   s.set_keep_alive_timeout(kKeepAliveSeconds);
   s.set_keep_alive_max_count(kKeepAliveMaxRequests);
   s.set_payload_max_length(kMaxRequestBody);
+  // The library's default also sets SO_REUSEPORT, which would let a second instance share
+  // the port silently; keep only SO_REUSEADDR so a restart can bind at once.
+  s.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
 
   const auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     write_response(api_.handle(to_request(req)), res);

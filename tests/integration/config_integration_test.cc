@@ -1,0 +1,132 @@
+// Start-up with good and bad configuration, through the real binary.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "instance.h"
+
+namespace mi::integration {
+namespace {
+namespace fs = std::filesystem;
+
+class ConfigIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::make_unique<TempDir>(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+  RunResult run(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+    return run_to_completion(MI_BINARY_PATH, args, dir->path(), env);
+  }
+  std::unique_ptr<TempDir> dir;
+};
+
+TEST_F(ConfigIntegration, InvalidValueStopsStartupAndNamesKeyOriginValueAndAllowed) {
+  write_file(dir->path() / "bad.yml",
+             "solace:\n  connector:\n    management:\n      leader-election:\n        mode: activ\n"
+             "    security:\n      users:\n        - {name: a, password: pw-that-must-not-leak}\n"
+             "server:\n  port: 99999\n");
+  const int port = free_port();
+  const auto r = run({"--config", "bad.yml", "--server.address=127.0.0.1"},
+                     {{"SERVER_PORT", std::to_string(port) + "x"}});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("solace.connector.management.leader-election.mode: invalid value 'activ': "
+                          "must be one of standalone, active_standby, active_active (from bad.yml:5)"),
+            std::string::npos) << r.output;
+  // The environment variable beats the file, and the message says so.
+  EXPECT_NE(r.output.find("(from environment variable SERVER_PORT)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nothing was started"), std::string::npos);
+  EXPECT_EQ(r.output.find("pw-that-must-not-leak"), std::string::npos);
+}
+
+TEST_F(ConfigIntegration, UnknownKeyWarnsWithClosestKnownKeyButStarts) {
+  write_file(dir->path() / "application.properties",
+             "solace.connector.management.leader-election.mod=standalone\n"
+             "server.address=127.0.0.1\nserver.port=0\n");
+  const auto r = run({"--check-config"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("did you mean 'solace.connector.management.leader-election.mode'"),
+            std::string::npos) << r.output;
+}
+
+TEST_F(ConfigIntegration, CheckConfigPrintsEffectiveValuesWithSourcesAndMasksSecrets) {
+  write_file(dir->path() / "a.yml",
+             "solace.connector.security.users:\n  - name: ops\n    password: hunter2-secret\n");
+  write_file(dir->path() / "b.properties", "server.port=9100\n");
+  const auto r = run({"--config", "a.yml", "--config", "b.properties", "--check-config",
+                      "--logging.level.root=warn"},
+                     {{"SOLACE_CONNECTOR_MANAGEMENT_LEADERELECTION_MODE", "active_active"},
+                      {"SPRING_CLOUD_STREAM_BINDINGS_INPUT0_DESTINATION", "/tmp/in"}});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const std::string& out = r.stdout_text;
+  EXPECT_NE(out.find("server.port = 9100  [b.properties:1]"), std::string::npos) << out;
+  EXPECT_NE(out.find("solace.connector.security.users[0].password = ******  [a.yml:3]"), std::string::npos) << out;
+  EXPECT_NE(out.find("= active_active  [environment variable SOLACE_CONNECTOR_MANAGEMENT_LEADERELECTION_MODE]"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("logging.level.root = warn  [command line]"), std::string::npos) << out;
+  EXPECT_NE(out.find("server.address = 0.0.0.0  [default]"), std::string::npos) << out;
+  EXPECT_EQ(r.output.find("hunter2-secret"), std::string::npos);
+}
+
+TEST_F(ConfigIntegration, ModeAndAliasThatDisagreeAreAnError) {
+  const auto r = run({"--check-config", "--solace.connector.leader-election.mode=active_standby",
+                      "--solace.connector.management.leader-election.mode=standalone"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("contradicts"), std::string::npos) << r.output;
+}
+
+TEST_F(ConfigIntegration, UnavailableBinderTypeIsAConfigurationError) {
+  const auto r = run({"--check-config", "--solace.connector.workflows.1.enabled=true",
+                      "--spring.cloud.stream.binders.sol.type=solace",
+                      "--spring.cloud.stream.bindings.input-1.destination=q",
+                      "--spring.cloud.stream.bindings.output-1.destination=t"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("binder type 'solace' is not available in this build (available: file)"),
+            std::string::npos) << r.output;
+}
+
+TEST_F(ConfigIntegration, MalformedFilesAreReportedWithLine) {
+  write_file(dir->path() / "broken.yml", "server:\n  port: [1,\n");
+  const auto r = run({"--config", "broken.yml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("broken.yml:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("invalid YAML"), std::string::npos) << r.output;
+  const auto missing = run({"--config", "nowhere.yml"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.output.find("cannot read configuration file"), std::string::npos);
+  const auto bad_arg = run({"--check-config", "server.port=1"});
+  EXPECT_EQ(bad_arg.exit_code, 2);
+  EXPECT_NE(bad_arg.output.find("--some.key=value"), std::string::npos) << bad_arg.output;
+}
+
+TEST_F(ConfigIntegration, FindsApplicationYmlInConfigSubdirectoryLikeSpringBoot) {
+  fs::create_directories(dir->path() / "config");
+  write_file(dir->path() / "application.yml", "server.port: 9001\n");
+  write_file(dir->path() / "config" / "application.yml", "server.port: 9002\n");
+  const auto r = run({"--check-config"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.stdout_text.find("server.port = 9002"), std::string::npos) << r.stdout_text;
+}
+
+TEST_F(ConfigIntegration, PortInUseFailsClearly) {
+  const int port = free_port();
+  Instance first(dir->path(), standalone_config(port), port);
+  TempDir other("port-in-use-2");
+  const auto r = run_to_completion(MI_BINARY_PATH, {"--server.address=127.0.0.1",
+                                                    "--server.port=" + std::to_string(port)},
+                                   other.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("cannot listen on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << r.output;
+}
+
+TEST_F(ConfigIntegration, HelpAndVersion) {
+  const auto help = run({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.stdout_text.find("solace.connector.management.leader-election.fail-over.max-attempts"),
+            std::string::npos);
+  const auto version = run({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.stdout_text.rfind("micro-integration ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace mi::integration

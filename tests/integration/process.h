@@ -1,0 +1,65 @@
+#pragma once
+// Runs the real micro-integration binary as a child process for integration tests.
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mi::integration {
+
+class Process {
+ public:
+  // Starts `binary` with `args` in `cwd`; stdout and stderr go to `log_path`. `env` is added
+  // to (and overrides) this process's environment.
+  Process(const std::string& binary, const std::vector<std::string>& args,
+          const std::filesystem::path& cwd, const std::filesystem::path& log_path,
+          const std::map<std::string, std::string>& env = {});
+  ~Process();  // kills the child if it still runs
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void signal(int sig) const;
+  // Exit code (128+signal if killed), or nothing if still running after `timeout`.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  std::string log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+  std::filesystem::path log_path_;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_port();
+
+// Runs the binary to completion (for --check-config and bad configurations).
+struct RunResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+  std::string stdout_text;
+};
+RunResult run_to_completion(const std::string& binary, const std::vector<std::string>& args,
+                            const std::filesystem::path& cwd,
+                            const std::map<std::string, std::string>& env = {});
+
+// A fresh directory under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name);
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& path, const std::string& content);
+std::string read_file(const std::filesystem::path& path);
+
+}  // namespace mi::integration
