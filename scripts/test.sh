@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds the release preset (what the demo runs) and the debug
+# preset (ASan + UBSan), then runs every test, unit and integration, under the sanitizers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+cmake --preset release >/dev/null
+cmake --build --preset release
+
+cmake --preset debug >/dev/null
+cmake --build --preset debug
+ctest --preset debug -j 2
