@@ -130,7 +130,126 @@ std::vector<UserSettings> resolve_users(const Config& config, Problems& problems
   return users;
 }
 
+bool parse_address(const std::string& text, BrokerAddress& out, std::string& error) {
+  std::string rest = text;
+  out.scheme = "amqp";
+  if (const size_t sep = rest.find("://"); sep != std::string::npos) {
+    out.scheme = canonical_enum(rest.substr(0, sep));
+    rest = rest.substr(sep + 3);
+  }
+  if (out.scheme == "tcp") out.scheme = "amqp";  // the vendor's spelling
+  if (out.scheme == "tcps") out.scheme = "amqps";
+  if (out.scheme == "file") {
+    out.path = rest;
+    if (out.path.empty() || out.path[0] != '/') {
+      error = "file:// needs an absolute directory, e.g. file:///var/lib/micro-integration";
+      return false;
+    }
+    return true;
+  }
+  if (out.scheme != "amqp" && out.scheme != "amqps") {
+    error = "scheme must be amqp://, amqps:// or file://";
+    return false;
+  }
+  if (rest.find('@') != std::string::npos) {
+    error = "credentials do not belong in the URL; use client-username and client-password";
+    return false;
+  }
+  if (const size_t slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
+  out.port = out.scheme == "amqps" ? 5671 : 5672;
+  if (const size_t colon = rest.rfind(':'); colon != std::string::npos) {
+    long long port = 0;
+    if (!parse_int(rest.substr(colon + 1), port) || port < 1 || port > 65535) {
+      error = "port must be 1 .. 65535";
+      return false;
+    }
+    out.port = static_cast<int>(port);
+    rest = rest.substr(0, colon);
+  }
+  out.host = rest;
+  if (out.host.empty()) {
+    error = "host name missing";
+    return false;
+  }
+  return true;
+}
+
+void resolve_session(const Config& config, Settings& s, Problems& problems) {
+  const std::string p = "solace.connector.management.session.";
+  SessionSettings& session = s.session;
+  session.msg_vpn = config.get_string(p + "msg-vpn");
+  session.vhost = session.msg_vpn == "default" ? "/" : session.msg_vpn;
+  session.username = config.get_string(p + "client-username");
+  session.password = config.get_string(p + "client-password");
+  session.connect_retries = static_cast<int>(config.get_int(p + "connect-retries"));
+  session.reconnect_retries = static_cast<int>(config.get_int(p + "reconnect-retries"));
+  session.connect_retries_per_host = static_cast<int>(config.get_int(p + "connect-retries-per-host"));
+  session.reconnect_wait = Millis{config.get_int(p + "reconnect-retry-wait-in-millis")};
+  session.heartbeat_seconds = static_cast<int>(config.get_int(p + "heartbeat-interval-in-seconds"));
+  session.trust_store = config.get_string(p + "ssl-trust-store");
+  for (const auto& [key, value] : config.subtree("solace.connector.management.session")) {
+    const std::string full = "solace.connector.management.session." + key;
+    const KeySpec* spec = find_spec(full);
+    if (spec && spec->type == ValueType::kAny) session.ignored_keys.push_back(config.written_key(full));
+  }
+  s.management_queue = config.get_string("solace.connector.management.queue");
+  if (s.mode != LeaderMode::kActiveStandby) return;
+
+  auto error = [&](const std::string& key, const std::string& message) {
+    problems.push_back({ConfigProblem::Severity::kError, config.written_key(key), config.origin(key), message});
+  };
+  const std::string host_key = p + "host";
+  const std::string hosts = config.get_string(host_key);
+  size_t start = 0;
+  while (start <= hosts.size()) {
+    size_t comma = hosts.find(',', start);
+    if (comma == std::string::npos) comma = hosts.size();
+    std::string item = hosts.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    start = comma + 1;
+    if (item.empty()) continue;
+    BrokerAddress address;
+    std::string why;
+    if (!parse_address(item, address, why)) {
+      error(host_key, "invalid entry: " + why);
+      continue;
+    }
+    session.hosts.push_back(address);
+  }
+  if (session.hosts.empty()) {
+    error(host_key, "missing: active_standby needs a management broker URL");
+    return;
+  }
+  bool mixed = false;
+  for (const auto& h : session.hosts) mixed = mixed || (h.scheme == "file") != session.is_file();
+  if (mixed || (session.is_file() && session.hosts.size() > 1)) {
+    error(host_key, "use either amqp(s):// brokers or one file:// directory");
+  }
+  const std::string queue_key = "solace.connector.management.queue";
+  if (s.management_queue.empty()) {
+    error(queue_key, "missing: active_standby needs a management queue (an exclusive, single-active-consumer queue)");
+  } else if (session.is_file() && (s.management_queue.find('/') != std::string::npos ||
+                                   s.management_queue == "." || s.management_queue == "..")) {
+    error(queue_key, "with a file:// host the queue is a lock file name inside that directory, without '/'");
+  }
+  if (!session.is_file() && session.username.empty()) {
+    error(p + "client-username", "missing: the management session needs a broker user");
+  }
+}
+
 }  // namespace
+
+std::string BrokerAddress::display() const {
+  if (scheme == "file") return "file://" + path;
+  return scheme + "://" + host + ":" + std::to_string(port);
+}
+
+std::string SessionSettings::hosts_display() const {
+  std::string out;
+  for (const auto& h : hosts) out += (out.empty() ? "" : ",") + h.display();
+  return out;
+}
 
 std::string_view to_string(LeaderMode mode) {
   switch (mode) {
@@ -161,6 +280,8 @@ Settings build_settings(const Config& config, const std::set<std::string>& binde
                         "must be >= back-off-initial-interval (" +
                             std::to_string(s.fail_over.initial.count()) + ")"});
   }
+
+  resolve_session(config, s, problems);
 
   s.server_address = config.get_string("server.address");
   s.server_port = static_cast<int>(config.get_int("server.port"));

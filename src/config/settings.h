@@ -36,9 +36,38 @@ struct UserSettings {
   bool is_admin() const;
 };
 
+// One entry of solace.connector.management.session.host.
+struct BrokerAddress {
+  std::string scheme;  // amqp, amqps or file
+  std::string host;    // empty for file
+  int port = 0;
+  std::string path;    // directory for file
+  std::string display() const;  // never holds credentials
+};
+
+struct SessionSettings {
+  std::vector<BrokerAddress> hosts;
+  std::string msg_vpn;  // as configured
+  std::string vhost;    // RabbitMQ virtual host ("default" -> "/")
+  std::string username;
+  std::string password;
+  int connect_retries = 1;
+  int reconnect_retries = -1;
+  int connect_retries_per_host = 20;
+  Millis reconnect_wait{3000};
+  int heartbeat_seconds = 1;
+  std::string trust_store;
+  std::vector<std::string> ignored_keys;  // vendor session properties that mean nothing here
+
+  bool is_file() const { return !hosts.empty() && hosts.front().scheme == "file"; }
+  std::string hosts_display() const;
+};
+
 struct Settings {
   LeaderMode mode = LeaderMode::kStandalone;
   BackoffPolicy fail_over;
+  std::string management_queue;
+  SessionSettings session;
 
   std::string server_address;
   int server_port = 8090;

@@ -21,11 +21,15 @@ void LeaderElection::start() {
   if (mode_ != config::LeaderMode::kActiveStandby) request(LeaderState::kActive);
 }
 
-void LeaderElection::request(LeaderState target) {
+void LeaderElection::request(LeaderState target, unsigned long long epoch) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     wanted_ = target;
+    if (target == LeaderState::kActive) {
+      wanted_epoch_ = epoch;
+      wanted_since_ = clock_.wall_now();
+    }
   }
   cv_.notify_all();
 }
@@ -47,7 +51,7 @@ void LeaderElection::shutdown() {
 
 LeaderStatus LeaderElection::status() const {
   std::lock_guard lock(mutex_);
-  return {state_, changing_, state_changes_, last_change_};
+  return {state_, changing_, state_changes_, last_change_, epoch_, term_started_};
 }
 
 void LeaderElection::process_pending() {
@@ -99,10 +103,18 @@ bool LeaderElection::transition(LeaderState target, std::unique_lock<std::mutex>
     if (!completed) break;
   }
   state_ = target;
+  if (target == LeaderState::kActive) {
+    epoch_ = wanted_epoch_;
+    term_started_ = wanted_since_;
+  }
   changing_ = false;
   ++state_changes_;
   last_change_ = clock_.wall_now();
-  log->info("state is now {}", to_string(target));
+  if (target == LeaderState::kActive && epoch_ > 0) {
+    log->info("state is now active (epoch {})", epoch_);
+  } else {
+    log->info("state is now {}", to_string(target));
+  }
   return completed;
 }
 

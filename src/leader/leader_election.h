@@ -29,6 +29,8 @@ struct LeaderStatus {
   bool changing = false;                 // a change is under way
   unsigned long long state_changes = 0;  // completed changes since start
   WallTime last_change{};                // when the last change completed
+  unsigned long long epoch = 0;          // fencing epoch of the current or last active term
+  WallTime term_started{};               // when that term was granted
 };
 
 class LeaderElection {
@@ -41,8 +43,9 @@ class LeaderElection {
 
   // Starts the worker thread; standalone and active_active ask to become active at once.
   void start();
-  // Thread-safe; returns at once. The worker carries the change out.
-  void request(LeaderState target);
+  // Thread-safe; returns at once. The worker carries the change out. `epoch` numbers the
+  // active term that the session granted (0 where there are no terms).
+  void request(LeaderState target, unsigned long long epoch = 0);
   // Becomes standby (stopping the workflows) and ends the worker.
   void shutdown();
 
@@ -69,6 +72,10 @@ class LeaderElection {
   bool stopping_ = false;
   unsigned long long state_changes_ = 0;
   WallTime last_change_{};
+  unsigned long long wanted_epoch_ = 0;
+  WallTime wanted_since_{};
+  unsigned long long epoch_ = 0;
+  WallTime term_started_{};
   std::thread worker_;
 };
 

@@ -11,6 +11,7 @@ namespace {
 constexpr Millis kReceivePoll{100};
 constexpr Millis kFirstRetryDelay{100};
 constexpr Millis kMaxRetryDelay{5000};
+constexpr Millis kFencedPause{50};
 
 }  // namespace
 
@@ -24,8 +25,9 @@ std::string_view to_string(WorkflowState state) {
   return "unknown";
 }
 
-Workflow::Workflow(config::WorkflowSettings settings, const BinderRegistry& registry, Clock& clock)
-    : settings_(std::move(settings)), registry_(registry), clock_(clock) {}
+Workflow::Workflow(config::WorkflowSettings settings, const BinderRegistry& registry, Clock& clock,
+                   const FencingGate* gate)
+    : settings_(std::move(settings)), registry_(registry), clock_(clock), gate_(gate) {}
 
 Workflow::~Workflow() {
   {
@@ -130,7 +132,7 @@ std::string Workflow::last_error() const {
 }
 
 WorkflowCounters Workflow::counters() const {
-  return {received_.load(), delivered_.load(), failed_.load()};
+  return {received_.load(), delivered_.load(), failed_.load(), fenced_.load()};
 }
 
 void Workflow::record_error(const std::string& message) {
@@ -167,7 +169,17 @@ void Workflow::run() {
     }
     if (!delivery) continue;
     ++received_;
+    if (gate_ && !gate_->allows(clock_.now())) {
+      // Leadership is not confirmed (lease ran out, or lost): hand the message back.
+      ++fenced_;
+      input_->reject(*delivery);
+      wait_interruptibly(kFencedPause);
+      continue;
+    }
     try {
+      if (gate_ && gate_->epoch() > 0) {
+        delivery->message.headers[kLeaderEpochHeader] = std::to_string(gate_->epoch());
+      }
       output_->send(delivery->message);
       input_->ack(*delivery);
       ++delivered_;

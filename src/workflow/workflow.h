@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/fencing_gate.h"
 #include "config/settings.h"
 #include "workflow/binder.h"
 
@@ -21,11 +22,17 @@ struct WorkflowCounters {
   unsigned long long received = 0;   // taken from the input
   unsigned long long delivered = 0;  // stored by the output and acknowledged
   unsigned long long failed = 0;     // output attempts that failed (message kept at input)
+  unsigned long long fenced = 0;     // messages handed back because leadership was not confirmed
 };
+
+// Header carrying the leader epoch (fencing token) of the term that sent a message.
+inline constexpr const char* kLeaderEpochHeader = "x-leader-epoch";
 
 class Workflow {
  public:
-  Workflow(config::WorkflowSettings settings, const BinderRegistry& registry, Clock& clock);
+  // `gate` (may be null: always open) fences the worker: it sends nothing while closed.
+  Workflow(config::WorkflowSettings settings, const BinderRegistry& registry, Clock& clock,
+           const FencingGate* gate = nullptr);
   ~Workflow();
   Workflow(const Workflow&) = delete;
   Workflow& operator=(const Workflow&) = delete;
@@ -54,6 +61,7 @@ class Workflow {
   const config::WorkflowSettings settings_;
   const BinderRegistry& registry_;
   Clock& clock_;
+  const FencingGate* gate_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
@@ -68,6 +76,7 @@ class Workflow {
   std::atomic<unsigned long long> received_{0};
   std::atomic<unsigned long long> delivered_{0};
   std::atomic<unsigned long long> failed_{0};
+  std::atomic<unsigned long long> fenced_{0};
 };
 
 }  // namespace mi::workflow

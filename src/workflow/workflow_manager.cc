@@ -3,11 +3,12 @@
 namespace mi::workflow {
 
 WorkflowManager::WorkflowManager(const std::vector<config::WorkflowSettings>& settings,
-                                 const BinderRegistry& registry, Clock& clock, Millis stop_timeout)
+                                 const BinderRegistry& registry, Clock& clock, Millis stop_timeout,
+                                 const FencingGate* gate)
     : stop_timeout_(stop_timeout) {
   for (const auto& w : settings) {
     if (w.enabled || !w.input.destination.empty() || !w.output.destination.empty()) {
-      workflows_.push_back(std::make_unique<Workflow>(w, registry, clock));
+      workflows_.push_back(std::make_unique<Workflow>(w, registry, clock, gate));
     }
   }
 }

@@ -13,7 +13,8 @@ class WorkflowManager final : public leader::WorkflowControl {
  public:
   // Keeps a Workflow for every enabled id and every id with a binding configured.
   WorkflowManager(const std::vector<config::WorkflowSettings>& settings,
-                  const BinderRegistry& registry, Clock& clock, Millis stop_timeout);
+                  const BinderRegistry& registry, Clock& clock, Millis stop_timeout,
+                  const FencingGate* gate = nullptr);
 
   std::vector<int> enabled_workflows() const override;
   bool start_workflow(int id) override;

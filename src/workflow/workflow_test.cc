@@ -143,3 +143,24 @@ TEST_F(WorkflowTest, ManagerKeepsConfiguredWorkflowsAndReportsEnabledOnes) {
 
 }  // namespace
 }  // namespace mi::workflow
+
+namespace mi::workflow {
+namespace {
+
+TEST_F(WorkflowTest, ClosedFencingGateHoldsMessagesAndOpenGateStampsEpoch) {
+  FencingGate gate;  // closed
+  Workflow w(fake_settings(6), registry, clock, &gate);
+  put("fenced");
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return w.counters().fenced >= 1; }));
+  EXPECT_EQ(stored(), 0u);
+  gate.open_until(SteadyTime(std::chrono::hours(24 * 365 * 100)), 7);  // far beyond the manual clock
+  ASSERT_TRUE(eventually([&] { return stored() == 1; }));
+  w.stop(Millis{2000});
+  std::lock_guard lock(broker.mutex);
+  EXPECT_EQ(broker.stored[0].headers.at(kLeaderEpochHeader), "7");
+  EXPECT_TRUE(broker.unacked.empty());
+}
+
+}  // namespace
+}  // namespace mi::workflow

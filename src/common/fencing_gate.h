@@ -1,0 +1,51 @@
+#pragma once
+// Lets workflows do work only while this instance's leadership is confirmed.
+//
+// The management session opens the gate until the end of its current lease and closes it
+// the moment it loses the flow. Workflows ask allows() before sending each message, so a
+// workflow that is slow to stop, or a process that resumes after SIGSTOP, does no more
+// work once the lease has run out, whatever the other threads are doing.
+#include <atomic>
+#include <chrono>
+#include <limits>
+
+#include "common/clock.h"
+
+namespace mi {
+
+class FencingGate {
+ public:
+  // Standalone and active_active: always open, epoch 0.
+  static FencingGate always_open() {
+    FencingGate g;
+    g.valid_until_ns_ = std::numeric_limits<long long>::max();
+    return g;
+  }
+
+  void open_until(SteadyTime until, unsigned long long epoch) {
+    epoch_.store(epoch);
+    valid_until_ns_.store(until.time_since_epoch().count());
+  }
+  // Only moves the end of the lease forward (a late probe cannot shorten a newer one).
+  void extend_until(SteadyTime until) {
+    const long long ns = until.time_since_epoch().count();
+    long long current = valid_until_ns_.load();
+    while (current != 0 && current < ns && !valid_until_ns_.compare_exchange_weak(current, ns)) {
+    }
+  }
+  void close() { valid_until_ns_.store(0); }
+
+  bool allows(SteadyTime now) const { return now.time_since_epoch().count() < valid_until_ns_.load(); }
+  SteadyTime valid_until() const { return SteadyTime(SteadyTime::duration(valid_until_ns_.load())); }
+  unsigned long long epoch() const { return epoch_.load(); }
+
+  FencingGate() = default;
+  FencingGate(const FencingGate& other)
+      : valid_until_ns_(other.valid_until_ns_.load()), epoch_(other.epoch_.load()) {}
+
+ private:
+  std::atomic<long long> valid_until_ns_{0};
+  std::atomic<unsigned long long> epoch_{0};
+};
+
+}  // namespace mi
