@@ -1,0 +1,263 @@
+#include "session/rabbit_connection.h"
+
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#include <sys/time.h>
+
+#include <map>
+#include <regex>
+#include <vector>
+
+namespace mi::session {
+namespace {
+
+constexpr int kMaxArgumentRounds = 12;
+
+timeval to_timeval(Millis d) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(d.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
+  return tv;
+}
+
+std::string bytes(amqp_bytes_t b) { return std::string(static_cast<const char*>(b.bytes), b.len); }
+
+// A queue argument as the broker reports it in a PRECONDITION_FAILED text.
+struct Argument {
+  std::string type;  // longstr, bool, long, signedint, ...
+  std::string value;
+};
+
+}  // namespace
+
+RabbitConnection::RabbitConnection(const config::BrokerAddress& address,
+                                   const config::SessionSettings& settings, Millis rpc_timeout) {
+  conn_ = amqp_new_connection();
+  amqp_socket_t* socket = nullptr;
+  if (address.scheme == "amqps") {
+    socket = amqp_ssl_socket_new(conn_);
+    if (!socket) throw RabbitError(0, "cannot create a TLS socket");
+    amqp_ssl_socket_set_verify_peer(socket, 1);
+    amqp_ssl_socket_set_verify_hostname(socket, 1);
+    const std::string ca = settings.trust_store.empty() ? "/etc/ssl/certs/ca-certificates.crt" : settings.trust_store;
+    if (amqp_ssl_socket_set_cacert(socket, ca.c_str()) != AMQP_STATUS_OK) {
+      throw RabbitError(0, "cannot read CA certificates from " + ca + " (session.ssl-trust-store)");
+    }
+  } else {
+    socket = amqp_tcp_socket_new(conn_);
+    if (!socket) throw RabbitError(0, "cannot create a socket");
+  }
+  timeval connect_timeout = to_timeval(std::max(rpc_timeout, Millis{2000}));
+  const int rc = amqp_socket_open_noblock(socket, address.host.c_str(), address.port, &connect_timeout);
+  if (rc != AMQP_STATUS_OK) {
+    throw RabbitError(0, "cannot connect to " + address.display() + ": " + amqp_error_string2(rc));
+  }
+  timeval handshake = to_timeval(std::max(rpc_timeout, Millis{5000}));
+  amqp_set_handshake_timeout(conn_, &handshake);
+  timeval rpc = to_timeval(rpc_timeout);
+  amqp_set_rpc_timeout(conn_, &rpc);
+  const amqp_rpc_reply_t login =
+      amqp_login(conn_, settings.vhost.c_str(), 0, 131072, settings.heartbeat_seconds, AMQP_SASL_METHOD_PLAIN,
+                 settings.username.c_str(), settings.password.c_str());
+  if (login.reply_type != AMQP_RESPONSE_NORMAL) {
+    if (login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && login.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+      const auto* close = static_cast<amqp_connection_close_t*>(login.reply.decoded);
+      throw RabbitError(close->reply_code, "login to " + address.display() + " refused: " + bytes(close->reply_text));
+    }
+    // RabbitMQ closes the socket on bad credentials before it answers.
+    throw RabbitError(403, "login to " + address.display() + " as '" + settings.username + "' on vhost '" +
+                               settings.vhost + "' failed (wrong user or password, or no access to the vhost)");
+  }
+  open_channel();
+}
+
+RabbitConnection::~RabbitConnection() {
+  if (conn_) amqp_destroy_connection(conn_);
+}
+
+void RabbitConnection::close_gracefully() {
+  if (!conn_) return;
+  amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
+}
+
+void RabbitConnection::open_channel() {
+  ++channel_;
+  amqp_channel_open(conn_, channel_);
+  check_reply(amqp_get_rpc_reply(conn_), "open a channel");
+}
+
+void RabbitConnection::check_reply(amqp_rpc_reply_t reply, const std::string& what) {
+  switch (reply.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+      return;
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+      if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
+        const int code = close->reply_code;
+        const std::string text = bytes(close->reply_text);
+        amqp_channel_close_ok_t ok{};
+        amqp_send_method(conn_, channel_, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        open_channel();  // the failed one is gone; later calls use a fresh one
+        throw RabbitError(code, text);
+      }
+      if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const auto* close = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
+        throw RabbitError(close->reply_code, "connection closed by the broker: " + bytes(close->reply_text));
+      }
+      throw RabbitError(0, "cannot " + what + ": unexpected broker reply");
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+      throw RabbitError(0, "cannot " + what + ": " + amqp_error_string2(reply.library_error));
+    default:
+      throw RabbitError(0, "cannot " + what);
+  }
+}
+
+RabbitConnection::QueueInfo RabbitConnection::declare_passive(const std::string& queue) {
+  const auto* ok = amqp_queue_declare(conn_, channel_, amqp_cstring_bytes(queue.c_str()), 1, 0, 0, 0, amqp_empty_table);
+  check_reply(amqp_get_rpc_reply(conn_), "check queue '" + queue + "'");
+  return {ok->message_count, ok->consumer_count};
+}
+
+void RabbitConnection::check_single_active_consumer(const std::string& queue) {
+  // AMQP cannot read a queue's arguments, but redeclaring with different ones fails and the
+  // broker names the first one that differs. Start from x-single-active-consumer=true and
+  // adopt every other difference the broker reports, until the declaration is accepted (the
+  // queue is single-active-consumer) or the broker objects to x-single-active-consumer.
+  bool durable = true, exclusive = false, auto_delete = false;
+  std::map<std::string, Argument> arguments = {{"x-single-active-consumer", {"bool", "true"}}};
+  static const std::regex kFlag(R"(inequivalent arg '(durable|exclusive|auto_delete)'.*current is '(true|false)')");
+  static const std::regex kArg(R"(inequivalent arg '([^']+)'.*but current is (none|the value '([^']*)' of type '([a-z]+)'))");
+  for (int round = 0; round < kMaxArgumentRounds; ++round) {
+    std::vector<amqp_table_entry_t> entries;
+    std::vector<std::string> keep;  // owns the strings the table points into
+    keep.reserve(arguments.size() * 2);
+    for (const auto& [key, arg] : arguments) {
+      amqp_table_entry_t e{};
+      keep.push_back(key);
+      e.key = amqp_cstring_bytes(keep.back().c_str());
+      if (arg.type == "bool") {
+        e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+        e.value.value.boolean = arg.value == "true";
+      } else if (arg.type == "longstr") {
+        keep.push_back(arg.value);
+        e.value.kind = AMQP_FIELD_KIND_UTF8;
+        e.value.value.bytes = amqp_cstring_bytes(keep.back().c_str());
+      } else {
+        e.value.kind = AMQP_FIELD_KIND_I64;
+        e.value.value.i64 = std::stoll(arg.value);
+      }
+      entries.push_back(e);
+    }
+    amqp_table_t table{static_cast<int>(entries.size()), entries.data()};
+    amqp_queue_declare(conn_, channel_, amqp_cstring_bytes(queue.c_str()), 0, durable, exclusive, auto_delete, table);
+    try {
+      check_reply(amqp_get_rpc_reply(conn_), "check queue '" + queue + "'");
+      return;  // accepted: x-single-active-consumer is true on this queue
+    } catch (const RabbitError& e) {
+      if (e.code() != 406) throw;
+      const std::string text = e.what();
+      std::smatch m;
+      if (std::regex_search(text, m, kFlag)) {
+        const bool current = m[2] == "true";
+        if (m[1] == "durable") durable = current;
+        if (m[1] == "exclusive") exclusive = current;
+        if (m[1] == "auto_delete") auto_delete = current;
+        continue;
+      }
+      if (!std::regex_search(text, m, kArg)) throw;
+      if (m[1] == "x-single-active-consumer") {
+        throw RabbitError(406, "management queue '" + queue +
+                                   "' is not exclusive: it must be declared with x-single-active-consumer=true");
+      }
+      if (m[2] == "none") {
+        arguments.erase(m[1]);
+      } else {
+        const std::string type = m[4];
+        if (type != "bool" && type != "longstr" && type != "long" && type != "signedint" && type != "short" &&
+            type != "byte" && type != "unsignedint")
+          throw;
+        arguments[m[1]] = {type, m[3]};
+      }
+    }
+  }
+  throw RabbitError(406, "cannot verify management queue '" + queue + "': too many differing arguments");
+}
+
+void RabbitConnection::declare_management_queue(const std::string& queue) {
+  amqp_table_entry_t e[2]{};
+  e[0].key = amqp_cstring_bytes("x-queue-type");
+  e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+  e[0].value.value.bytes = amqp_cstring_bytes("quorum");
+  e[1].key = amqp_cstring_bytes("x-single-active-consumer");
+  e[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  e[1].value.value.boolean = 1;
+  amqp_table_t table{2, e};
+  amqp_queue_declare(conn_, channel_, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, table);
+  check_reply(amqp_get_rpc_reply(conn_), "declare queue '" + queue + "'");
+}
+
+void RabbitConnection::publish_persistent(const std::string& queue, const std::string& body) {
+  amqp_basic_properties_t props{};
+  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
+  props.delivery_mode = 2;
+  props.content_type = amqp_cstring_bytes("text/plain");
+  const int rc = amqp_basic_publish(conn_, channel_, amqp_empty_bytes, amqp_cstring_bytes(queue.c_str()), 0, 0,
+                                    &props, amqp_cstring_bytes(body.c_str()));
+  if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot publish: ") + amqp_error_string2(rc));
+}
+
+void RabbitConnection::consume(const std::string& queue, unsigned short prefetch) {
+  amqp_basic_qos(conn_, channel_, 0, prefetch, 0);
+  check_reply(amqp_get_rpc_reply(conn_), "set prefetch");
+  amqp_basic_consume(conn_, channel_, amqp_cstring_bytes(queue.c_str()), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+  check_reply(amqp_get_rpc_reply(conn_), "consume from '" + queue + "'");
+}
+
+void RabbitConnection::ack(unsigned long long tag, bool multiple) {
+  const int rc = amqp_basic_ack(conn_, channel_, tag, multiple ? 1 : 0);
+  if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot acknowledge: ") + amqp_error_string2(rc));
+}
+
+RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {
+  amqp_maybe_release_buffers(conn_);
+  amqp_envelope_t envelope{};
+  timeval tv = to_timeval(timeout);
+  const amqp_rpc_reply_t r = amqp_consume_message(conn_, &envelope, &tv, 0);
+  if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+    Event e{Event::kDelivery, envelope.delivery_tag, bytes(envelope.message.body)};
+    amqp_destroy_envelope(&envelope);
+    return e;
+  }
+  if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION) throw RabbitError(0, "unexpected reply while consuming");
+  if (r.library_error == AMQP_STATUS_TIMEOUT) return {};
+  if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE) {
+    throw RabbitError(0, std::string("connection lost: ") + amqp_error_string2(r.library_error));
+  }
+  // A method other than a delivery is next.
+  amqp_frame_t frame{};
+  const int rc = amqp_simple_wait_frame(conn_, &frame);
+  if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("connection lost: ") + amqp_error_string2(rc));
+  if (frame.frame_type != AMQP_FRAME_METHOD) return {};
+  switch (frame.payload.method.id) {
+    case AMQP_BASIC_CANCEL_METHOD:
+      throw RabbitError(0, "the broker cancelled the consumer (management queue deleted?)");
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+      const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+      const std::string text = bytes(close->reply_text);
+      amqp_channel_close_ok_t ok{};
+      amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+      throw RabbitError(close->reply_code, "channel closed by the broker: " + text);
+    }
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+      const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+      const std::string text = bytes(close->reply_text);
+      amqp_connection_close_ok_t ok{};
+      amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+      throw RabbitError(close->reply_code, "connection closed by the broker: " + text);
+    }
+    default:
+      return {};
+  }
+}
+
+}  // namespace mi::session

@@ -1,0 +1,65 @@
+#pragma once
+// A thin RAII wrapper over one rabbitmq-c connection with one channel, turning the library's
+// reply structs into exceptions with operator-readable messages.
+#include <amqp.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "common/clock.h"
+#include "config/settings.h"
+
+namespace mi::session {
+
+// `code` is the AMQP reply code (404, 403, 406, 320, ...) or 0 for network/library errors.
+class RabbitError : public std::runtime_error {
+ public:
+  RabbitError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+class RabbitConnection {
+ public:
+  // Connects, logs in and opens a channel; throws RabbitError.
+  RabbitConnection(const config::BrokerAddress& address, const config::SessionSettings& settings,
+                   Millis rpc_timeout);
+  ~RabbitConnection();  // drops the socket without a handshake
+  RabbitConnection(const RabbitConnection&) = delete;
+  RabbitConnection& operator=(const RabbitConnection&) = delete;
+
+  void close_gracefully();
+
+  struct QueueInfo {
+    unsigned messages = 0;   // ready messages
+    unsigned consumers = 0;
+  };
+  QueueInfo declare_passive(const std::string& queue);
+  // Throws RabbitError(406) naming the problem if the queue is not single-active-consumer.
+  void check_single_active_consumer(const std::string& queue);
+  void declare_management_queue(const std::string& queue);  // quorum + single active consumer
+
+  void publish_persistent(const std::string& queue, const std::string& body);
+  void consume(const std::string& queue, unsigned short prefetch);
+  void ack(unsigned long long tag, bool multiple);
+
+  struct Event {
+    enum Kind { kNothing, kDelivery } kind = kNothing;
+    unsigned long long tag = 0;
+    std::string body;
+  };
+  // Waits up to `timeout` for a delivery; throws RabbitError if the flow is gone (consumer
+  // cancelled, channel or connection closed, heartbeat timeout).
+  Event next_event(Millis timeout);
+
+ private:
+  void check_reply(amqp_rpc_reply_t reply, const std::string& what);
+  void open_channel();
+
+  amqp_connection_state_t conn_ = nullptr;
+  amqp_channel_t channel_ = 0;
+};
+
+}  // namespace mi::session

@@ -1,0 +1,34 @@
+#include "session/session_factory.h"
+
+#include "session/file_lock_session.h"
+#include "session/rabbit_connection.h"
+#include "session/rabbit_session.h"
+
+namespace mi::session {
+
+std::unique_ptr<ManagementSession> make_session(const config::Settings& settings, FencingGate& gate, Clock& clock) {
+  if (settings.session.is_file()) {
+    return std::make_unique<FileLockSession>(
+        std::filesystem::path(settings.session.hosts.front().path) / settings.management_queue, gate,
+        settings.session.reconnect_wait);
+  }
+  return std::make_unique<RabbitSession>(settings.session, settings.management_queue, gate, clock);
+}
+
+std::string create_management_queue(const config::Settings& settings) {
+  if (settings.session.is_file()) return "";  // the lock file is created on first use
+  std::string last_error = "no management host configured";
+  for (const auto& host : settings.session.hosts) {
+    try {
+      RabbitConnection connection(host, settings.session, Millis{5000});
+      connection.declare_management_queue(settings.management_queue);
+      connection.close_gracefully();
+      return "";
+    } catch (const RabbitError& e) {
+      last_error = e.what();
+    }
+  }
+  return last_error;
+}
+
+}  // namespace mi::session

@@ -1,0 +1,17 @@
+#pragma once
+#include <memory>
+
+#include "config/settings.h"
+#include "session/management_session.h"
+
+namespace mi::session {
+
+// The session that session.host asks for: file:// -> lock file, amqp(s):// -> RabbitMQ.
+std::unique_ptr<ManagementSession> make_session(const config::Settings& settings, FencingGate& gate, Clock& clock);
+
+// Declares the management queue as the product expects it (durable quorum queue with
+// x-single-active-consumer) on the first reachable host; for --create-management-queue.
+// Returns an error message, empty on success.
+std::string create_management_queue(const config::Settings& settings);
+
+}  // namespace mi::session
