@@ -10,12 +10,14 @@
 
 #include "app/command_line.h"
 #include "app/load_configuration.h"
+#include "app/redundancy.h"
 #include "binders/file/file_binder.h"
 #include "common/logging.h"
 #include "config/settings.h"
 #include "leader/leader_election.h"
 #include "management/http_server.h"
 #include "management/management_api.h"
+#include "session/session_factory.h"
 #include "workflow/workflow_manager.h"
 
 #ifndef MI_VERSION
@@ -83,11 +85,18 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
   auto log = logger("app");
   auto registry = make_binder_registry();
   Clock& clock = SystemClock::instance();
-  workflow::WorkflowManager workflows(settings.workflows, registry, clock, settings.shutdown_timeout);
+  const bool active_standby = settings.mode == config::LeaderMode::kActiveStandby;
+  // Workflows work only while the gate is open: always, unless a session vouches for the flow.
+  FencingGate gate = active_standby ? FencingGate{} : FencingGate::always_open();
+  workflow::WorkflowManager workflows(settings.workflows, registry, clock, settings.shutdown_timeout, &gate);
   leader::LeaderElection leader(settings.mode, settings.fail_over, workflows, clock);
-  management::ManagementApi api(
-      management::ManagementContext{&settings, &leader, &workflows, clock.wall_now(), MI_VERSION},
-      management::Authenticator(settings.security_enabled, settings.users), clock);
+  Redundancy redundancy(leader, active_standby ? session::make_session(settings, gate, clock) : nullptr);
+  management::ManagementContext context{&settings,       &leader,
+                                        &workflows,      clock.wall_now(),
+                                        MI_VERSION,      redundancy.session(),
+                                        [&redundancy] { return redundancy.request_yield(); }};
+  management::ManagementApi api(context, management::Authenticator(settings.security_enabled, settings.users),
+                                clock);
   management::HttpServer http(api);
   try {
     http.start(settings.server_address, settings.server_port);
@@ -101,7 +110,12 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
   }
   log->info("leader election mode {}; {} enabled workflow(s)", config::to_string(settings.mode),
             workflows.enabled_workflows().size());
-  leader.start();
+  if (!settings.session.ignored_keys.empty()) {
+    std::string keys;
+    for (const auto& k : settings.session.ignored_keys) keys += (keys.empty() ? "" : ", ") + k;
+    log->warn("ignored (session properties of the vendor's interface that mean nothing with this broker): {}", keys);
+  }
+  redundancy.start();
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
@@ -110,7 +124,7 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
 
   // Stop workflows and release leadership; if that hangs past the budget, leave anyway so
   // a supervisor is never stuck waiting for us.
-  auto stopped = std::async(std::launch::async, [&] { leader.shutdown(); });
+  auto stopped = std::async(std::launch::async, [&] { redundancy.shutdown(); });
   const Millis budget = settings.shutdown_timeout * std::max<size_t>(1, workflows.all().size()) + Millis{2000};
   if (stopped.wait_for(budget) != std::future_status::ready) {
     log->error("workflows did not stop within {} ms; exiting anyway", budget.count());
@@ -156,6 +170,20 @@ int run(int argc, char** argv) {
   if (config::has_errors(loaded.problems)) {
     log->error("configuration is invalid; nothing was started");
     return kExitBadConfig;
+  }
+  if (command_line->create_management_queue) {
+    if (settings.mode != config::LeaderMode::kActiveStandby || settings.session.is_file()) {
+      log->error("--create-management-queue needs active_standby mode with amqp:// session hosts");
+      return kExitBadConfig;
+    }
+    const std::string failure = session::create_management_queue(settings);
+    if (!failure.empty()) {
+      log->error("cannot create management queue '{}': {}", settings.management_queue, failure);
+      return kExitFailure;
+    }
+    log->info("management queue '{}' is ready (durable quorum queue, x-single-active-consumer=true)",
+              settings.management_queue);
+    return kExitOk;
   }
   if (command_line->check_config) {
     std::cout << loaded.config.describe_effective();

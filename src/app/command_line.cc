@@ -20,6 +20,9 @@ std::optional<CommandLine> parse_command_line(int argc, const char* const* argv,
   cli.add_flag("--check-config", out.check_config,
                "Validate the configuration, print the effective values with their sources "
                "(secrets masked) and exit 0 if valid, 2 if not");
+  cli.add_flag("--create-management-queue", out.create_management_queue,
+               "Declare the management queue (durable quorum queue with x-single-active-consumer) "
+               "with the configured session, then exit");
   cli.add_flag("--print-config-reference", out.print_reference,
                "Print the configuration reference as a Markdown table");
   cli.allow_extras();

@@ -11,6 +11,7 @@ struct CommandLine {
   std::vector<std::string> config_files;  // --config, repeatable, in order
   std::vector<std::string> overrides;     // --some.key=value
   bool check_config = false;
+  bool create_management_queue = false;
   bool print_reference = false;
   bool show_help = false;
   bool show_version = false;

@@ -1,12 +1,15 @@
 #pragma once
 // Content of each actuator endpoint, one file each: leader_election_endpoint.cc,
 // health_endpoint.cc, workflows_endpoint.cc, prometheus_endpoint.cc.
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "common/fencing_gate.h"
 #include "config/settings.h"
 #include "leader/leader_election.h"
+#include "session/management_session.h"
 #include "workflow/workflow_manager.h"
 
 namespace mi::management {
@@ -17,6 +20,9 @@ struct ManagementContext {
   workflow::WorkflowManager* workflows;
   WallTime started;
   std::string version;
+  const session::ManagementSession* session = nullptr;  // active_standby only
+  // Asks the active instance to hand over to a standby; false if it is not active.
+  std::function<bool()> request_yield;
 };
 
 // GET /actuator/leaderelection: exactly the spec's shape.

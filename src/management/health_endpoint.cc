@@ -48,15 +48,21 @@ HealthReport health(const ManagementContext& context) {
         {"status", std::string(to_string(s))}, {"details", details}};
   }
 
-  const HealthStatus leader_status = HealthStatus::kUp;
+  HealthStatus leader_status = HealthStatus::kUp;
+  nlohmann::json leader_details = {{"mode", std::string(config::to_string(context.leader->mode()))},
+                                   {"state", std::string(leader::to_string(leader.state))}};
+  if (context.session) {
+    const auto s = context.session->status();
+    leader_status = s.health == session::SessionHealth::kBound        ? HealthStatus::kUp
+                    : s.health == session::SessionHealth::kConnecting ? HealthStatus::kReconnecting
+                                                                      : HealthStatus::kDown;
+    leader_details["session"] = s.detail;
+    leader_details["reconnects"] = s.reconnects;
+  }
   HealthReport report;
   report.status = std::min(workflows_status, leader_status);
   report.components = {
-      {"leaderElection",
-       {{"status", std::string(to_string(leader_status))},
-        {"details",
-         {{"mode", std::string(config::to_string(context.leader->mode()))},
-          {"state", std::string(leader::to_string(leader.state))}}}}},
+      {"leaderElection", {{"status", std::string(to_string(leader_status))}, {"details", leader_details}}},
       {"workflows",
        {{"status", std::string(to_string(workflows_status))}, {"components", workflow_components}}}};
   return report;

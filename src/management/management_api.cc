@@ -10,6 +10,7 @@ namespace {
 std::string reason_phrase(int status) {
   switch (status) {
     case 200: return "OK";
+    case 202: return "Accepted";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -110,7 +111,11 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
     return workflow_command(request, *id);
   }
 
-  if (!get) return method_not_allowed("GET");
+  if (path == "/actuator/leaderelection" && request.method == "POST") {
+    if (access != Access::kAdmin) return error(403, "yielding leadership needs the admin role", path);
+    return leader_command(request);
+  }
+  if (!get) return method_not_allowed(path == "/actuator/leaderelection" ? "GET, POST" : "GET");
   if (path == "/actuator") {
     nlohmann::json links = nlohmann::json::object();
     for (const char* name : {"health", "info", "leaderelection", "prometheus", "workflows"}) {
@@ -127,6 +132,26 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = prometheus_text(context_);
   return r;
+}
+
+HttpResponse ManagementApi::leader_command(const HttpRequest& request) const {
+  const std::string& path = request.path;
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(request.body);
+  } catch (const nlohmann::json::exception&) {
+    return error(400, "body must be JSON: {\"action\":\"YIELD\"}", path);
+  }
+  if (!body.is_object() || !body.contains("action") || !body["action"].is_string() ||
+      body["action"].get<std::string>() != "YIELD") {
+    return error(400, "body must be {\"action\":\"YIELD\"}", path);
+  }
+  if (context_.leader->mode() != config::LeaderMode::kActiveStandby || !context_.request_yield) {
+    return error(409, "only an active_standby instance can yield", path);
+  }
+  if (!context_.request_yield()) return error(409, "this instance is not active", path);
+  logger("management")->info("leadership yield requested through the management API");
+  return json_response(202, {{"status", "yielding: stopping workflows, then handing the flow to a standby"}});
 }
 
 HttpResponse ManagementApi::workflow_command(const HttpRequest& request, int id) const {

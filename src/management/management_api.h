@@ -24,6 +24,7 @@ class ManagementApi {
  private:
   HttpResponse route(const HttpRequest& request, Access access) const;
   HttpResponse workflow_command(const HttpRequest& request, int id) const;
+  HttpResponse leader_command(const HttpRequest& request) const;
 
   ManagementContext context_;
   Authenticator authenticator_;

@@ -26,7 +26,7 @@ class ManagementApiTest : public ::testing::Test {
     workflows = std::make_unique<workflow::WorkflowManager>(settings.workflows, registry, clock, Millis{2000});
     leader = std::make_unique<leader::LeaderElection>(mode, BackoffPolicy{}, *workflows, clock);
     api = std::make_unique<ManagementApi>(
-        ManagementContext{&settings, leader.get(), workflows.get(), clock.wall_now(), "test"},
+        ManagementContext{&settings, leader.get(), workflows.get(), clock.wall_now(), "test", nullptr, {}},
         Authenticator(true, settings.users), clock);
   }
 
@@ -125,7 +125,10 @@ TEST_F(ManagementApiTest, BadRequestsGetJsonErrorsWithTheRightStatus) {
   EXPECT_EQ(call("GET", "/actuator/workflows/99999999999", kReader).status, 404);
   const auto wrong_method = call("DELETE", "/actuator/leaderelection", kAdmin);
   EXPECT_EQ(wrong_method.status, 405);
-  EXPECT_EQ(wrong_method.headers.at("Allow"), "GET");
+  EXPECT_EQ(wrong_method.headers.at("Allow"), "GET, POST");
+  EXPECT_EQ(call("POST", "/actuator/leaderelection", kReader, R"({"action":"YIELD"})").status, 403);
+  EXPECT_EQ(call("POST", "/actuator/leaderelection", kAdmin, R"({"action":"YIELD"})").status, 409);
+  EXPECT_EQ(call("POST", "/actuator/leaderelection", kAdmin, R"({"action":"JUMP"})").status, 400);
   EXPECT_EQ(call("PUT", "/actuator/workflows/0", kAdmin, "{}").status, 405);
   const auto not_json = call("POST", "/actuator/workflows/0", kAdmin, "{state: STOPPED");
   EXPECT_EQ(not_json.status, 400);

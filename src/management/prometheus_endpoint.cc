@@ -60,6 +60,19 @@ std::string prometheus_text(const ManagementContext& context) {
   m.sample("solace_connector_leader_election_last_change_timestamp_seconds", mode,
            static_cast<double>(to_epoch_millis(leader.last_change)) / 1000.0);
 
+  m.family("solace_connector_leader_election_epoch", "gauge",
+           "Fencing epoch of the current or last active term (0 where there are no terms).");
+  m.sample("solace_connector_leader_election_epoch", mode, static_cast<double>(leader.epoch));
+  if (context.session) {
+    const auto s = context.session->status();
+    m.family("solace_connector_management_session_up", "gauge",
+             "1 while the management session is bound to its queue, else 0.");
+    m.sample("solace_connector_management_session_up", "", s.health == session::SessionHealth::kBound ? 1 : 0);
+    m.family("solace_connector_management_session_reconnects_total", "counter",
+             "Management session connections after the first one.");
+    m.sample("solace_connector_management_session_reconnects_total", "", static_cast<double>(s.reconnects));
+  }
+
   const auto& workflows = context.workflows->all();
   m.family("solace_connector_workflow_state", "gauge",
            "1 for the state each workflow is in (running, stopped, paused, unknown), else 0.");
@@ -87,6 +100,9 @@ std::string prometheus_text(const ManagementContext& context) {
       {"solace_connector_workflow_messages_failed_total",
        "Output attempts that failed; the message stayed at the input.",
        &workflow::WorkflowCounters::failed},
+      {"solace_connector_workflow_messages_fenced_total",
+       "Messages handed back to the input because leadership was not confirmed.",
+       &workflow::WorkflowCounters::fenced},
   };
   for (const auto& c : counters) {
     m.family(c.name, "counter", c.help);

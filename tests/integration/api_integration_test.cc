@@ -111,7 +111,8 @@ TEST_F(Api, BadRequestsGetJsonErrorsAndTheRightStatus) {
   const std::vector<Case> cases = {
       {"GET", "/actuator/nope", "", 404},
       {"GET", "/actuator/workflows/19", "", 404},
-      {"POST", "/actuator/leaderelection", "{}", 405},
+      {"POST", "/actuator/leaderelection", "{}", 400},
+      {"PUT", "/actuator/leaderelection", "{}", 405},
       {"DELETE", "/actuator/workflows/0", "", 405},
       {"POST", "/actuator/workflows/0", "{not json", 400},
       {"POST", "/actuator/workflows/0", R"({"state":"FLYING"})", 400},
@@ -120,6 +121,7 @@ TEST_F(Api, BadRequestsGetJsonErrorsAndTheRightStatus) {
   for (const auto& c : cases) {
     httplib::Result res = c.method == "GET"    ? admin.Get(c.path)
                           : c.method == "POST" ? admin.Post(c.path, c.body, "application/json")
+                          : c.method == "PUT"  ? admin.Put(c.path, c.body, "application/json")
                                                : admin.Delete(c.path);
     ASSERT_TRUE(res) << c.method << " " << c.path;
     EXPECT_EQ(res->status, c.status) << c.method << " " << c.path << ": " << res->body;
