@@ -62,7 +62,8 @@ RabbitConnection::RabbitConnection(const config::BrokerAddress& address,
   if (login.reply_type != AMQP_RESPONSE_NORMAL) {
     if (login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && login.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
       const auto* close = static_cast<amqp_connection_close_t*>(login.reply.decoded);
-      throw RabbitError(close->reply_code, "login to " + address.display() + " refused: " + bytes(close->reply_text));
+      throw RabbitError(close->reply_code, "login to " + address.display() + " as '" + settings.username +
+                                               "' refused: " + bytes(close->reply_text));
     }
     // RabbitMQ closes the socket on bad credentials before it answers.
     throw RabbitError(403, "login to " + address.display() + " as '" + settings.username + "' on vhost '" +

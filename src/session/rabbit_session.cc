@@ -136,8 +136,9 @@ bool RabbitSession::bind_queue() {
     const auto info = connection_->declare_passive(queue_);
     connection_->check_single_active_consumer(queue_);
     if (info.messages == 0 && info.consumers == 0) {
-      // Nobody holds or waits for a token: put the first one in (epoch 0, never a term).
-      connection_->publish_persistent(queue_, format_token({0, instance_id_, ++seq_}));
+      // Nobody holds or waits for a token: put the first one in (epoch 0, never a term; owned
+      // by nobody, so whoever receives it claims a term).
+      connection_->publish_persistent(queue_, format_token({0, "seed", 0}));
     }
     connection_->consume(queue_, kPrefetch);
   } catch (const RabbitError& e) {

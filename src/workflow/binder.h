@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/fencing_gate.h"
 #include "config/settings.h"
 
 namespace mi::workflow {
@@ -29,6 +30,12 @@ class BindingError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The fencing gate closed before the message became visible; it stays at the input.
+class FencedError : public BindingError {
+ public:
+  using BindingError::BindingError;
+};
+
 class InputBinding {
  public:
   virtual ~InputBinding() = default;
@@ -47,7 +54,11 @@ class OutputBinding {
   virtual ~OutputBinding() = default;
   virtual void open() = 0;
   // Returns only once the message is durably stored; throws BindingError otherwise.
-  virtual void send(const Message& message) = 0;
+  // `fence` (null: none) is checked right before the step that makes the message visible
+  // (a rename, a publish); if it is closed by then the message is not sent and FencedError
+  // is thrown, so a process that was frozen mid-send does not finish the send after it lost
+  // its leadership.
+  virtual void send(const Message& message, const FencingGate* fence) = 0;
   virtual void close() = 0;
 };
 

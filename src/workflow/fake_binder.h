@@ -64,7 +64,7 @@ class FakeOutput final : public OutputBinding {
  public:
   explicit FakeOutput(FakeBroker& b) : broker_(b) {}
   void open() override {}
-  void send(const Message& m) override {
+  void send(const Message& m, const FencingGate*) override {
     std::lock_guard lock(broker_.mutex);
     if (broker_.output_failures_to_inject > 0) {
       --broker_.output_failures_to_inject;

@@ -180,10 +180,14 @@ void Workflow::run() {
       if (gate_ && gate_->epoch() > 0) {
         delivery->message.headers[kLeaderEpochHeader] = std::to_string(gate_->epoch());
       }
-      output_->send(delivery->message);
+      output_->send(delivery->message, gate_);
       input_->ack(*delivery);
       ++delivered_;
       retry_delay = kFirstRetryDelay;
+    } catch (const FencedError&) {
+      ++fenced_;
+      input_->reject(*delivery);
+      wait_interruptibly(kFencedPause);
     } catch (const std::exception& e) {
       ++failed_;
       try {

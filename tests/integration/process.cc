@@ -47,6 +47,7 @@ Process::Process(const std::string& binary, const std::vector<std::string>& args
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    setpgid(0, 0);  // own process group, so a test can signal a whole tree (a broker)
     const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -60,13 +61,16 @@ Process::Process(const std::string& binary, const std::vector<std::string>& args
 
 Process::~Process() {
   if (!exit_code_ && pid_ > 0) {
-    ::kill(pid_, SIGKILL);
+    ::kill(-pid_, SIGCONT);  // a stopped child cannot die until continued
+    ::kill(-pid_, SIGKILL);
     int status = 0;
     waitpid(pid_, &status, 0);
   }
 }
 
 void Process::signal(int sig) const { ::kill(pid_, sig); }
+
+void Process::signal_group(int sig) const { ::kill(-pid_, sig); }
 
 std::optional<int> Process::wait_exit(std::chrono::milliseconds timeout) {
   if (exit_code_) return exit_code_;

@@ -25,6 +25,7 @@ class Process {
 
   pid_t pid() const { return pid_; }
   void signal(int sig) const;
+  void signal_group(int sig) const;  // the child and everything it started
   // Exit code (128+signal if killed), or nothing if still running after `timeout`.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   std::string log() const;

@@ -53,8 +53,10 @@ void fsync_directory(const fs::path& dir) {
   if (rc != 0) throw BindingError(errno_text("cannot fsync directory", dir));
 }
 
-// Writes `data` to `final_path` so that it is either absent or complete, even after a crash.
-void write_durably(const fs::path& dir, const std::string& name, const std::string& data) {
+// Writes `data` to `dir/name` so that it is either absent or complete, even after a crash.
+// The rename is the moment it becomes visible; `fence` is checked just before it.
+void write_durably(const fs::path& dir, const std::string& name, const std::string& data,
+                   const FencingGate* fence) {
   const fs::path tmp = dir / ("." + name + ".tmp");
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw BindingError(errno_text("cannot create", tmp));
@@ -77,6 +79,10 @@ void write_durably(const fs::path& dir, const std::string& name, const std::stri
     throw BindingError(error);
   }
   ::close(fd);
+  if (fence && !fence->allows(std::chrono::steady_clock::now())) {
+    ::unlink(tmp.c_str());
+    throw workflow::FencedError("leadership not confirmed; " + name + " not written");
+  }
   if (::rename(tmp.c_str(), (dir / name).c_str()) != 0) {
     const std::string error = errno_text("cannot rename into place", dir / name);
     ::unlink(tmp.c_str());
@@ -209,7 +215,7 @@ class FileOutput final : public workflow::OutputBinding {
 
   void open() override { ensure_directory(dir_, settings_.name); }
 
-  void send(const Message& m) override {
+  void send(const Message& m, const FencingGate* fence) override {
     std::string name;
     if (auto it = m.headers.find(std::string(kFileNameHeader));
         it != m.headers.end() && is_plain_file_name(it->second)) {
@@ -223,9 +229,9 @@ class FileOutput final : public workflow::OutputBinding {
       for (const auto& [key, value] : m.headers) headers[key] = value;
       // Invalid UTF-8 in a header is replaced rather than failing the message.
       write_durably(dir_, name + std::string(kHeadersSuffix),
-                    headers.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+                    headers.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), fence);
     }
-    write_durably(dir_, name, m.payload);
+    write_durably(dir_, name, m.payload, fence);
     fsync_directory(dir_);
   }
 

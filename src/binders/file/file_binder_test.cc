@@ -83,7 +83,7 @@ TEST_F(FileBinderTest, OutputWritesPayloadByteForByteWithHeadersSidecar) {
   auto output = binder.create_output(binding("output-0", "out"));
   output->open();  // creates the directory
   const std::string payload("bin\0ary\xff", 8);
-  output->send({payload, {{"file_name", "order-1.bin"}, {"content-type", "application/octet-stream"}}});
+  output->send({payload, {{"file_name", "order-1.bin"}, {"content-type", "application/octet-stream"}}}, nullptr);
   EXPECT_EQ(read(root / "out" / "order-1.bin"), payload);
   const std::string sidecar = read(root / "out" / "order-1.bin.headers.json");
   EXPECT_NE(sidecar.find("\"content-type\": \"application/octet-stream\""), std::string::npos);
@@ -95,7 +95,7 @@ TEST_F(FileBinderTest, OutputWritesPayloadByteForByteWithHeadersSidecar) {
 TEST_F(FileBinderTest, UnsafeFileNameHeaderIsReplacedByGeneratedName) {
   auto output = binder.create_output(binding("output-0", "out"));
   output->open();
-  output->send({"x", {{"file_name", "../escape"}}});
+  output->send({"x", {{"file_name", "../escape"}}}, nullptr);
   EXPECT_FALSE(fs::exists(root / "escape"));
   int files = 0;
   for (const auto& entry : fs::directory_iterator(root / "out")) {
@@ -107,7 +107,7 @@ TEST_F(FileBinderTest, UnsafeFileNameHeaderIsReplacedByGeneratedName) {
 TEST_F(FileBinderTest, HeadersTravelThroughFileToFileChains) {
   auto output = binder.create_output(binding("output-0", "in"));
   output->open();
-  output->send({"p", {{"file_name", "m"}, {"correlation-id", "42"}}});
+  output->send({"p", {{"file_name", "m"}, {"correlation-id", "42"}}}, nullptr);
   auto input = binder.create_input(binding("input-0", "in"));
   input->open();
   auto d = input->receive(Millis{10});
@@ -142,6 +142,17 @@ TEST_F(FileBinderTest, OutputFailureKeepsTheSpoolFile) {
   EXPECT_TRUE(w.stop(Millis{2000}));
   EXPECT_EQ(read(root / "out" / "keep-me"), "data");
   EXPECT_FALSE(fs::exists(root / "in" / "keep-me"));
+}
+
+TEST_F(FileBinderTest, ClosedFenceAtCommitLeavesNothingBehind) {
+  auto output = binder.create_output(binding("output-0", "out"));
+  output->open();
+  FencingGate closed;
+  EXPECT_THROW(output->send({"late", {{"file_name", "late"}}}, &closed), workflow::FencedError);
+  EXPECT_TRUE(fs::is_empty(root / "out"));  // no payload, no sidecar, no temporary file
+  FencingGate open = FencingGate::always_open();
+  output->send({"ok", {{"file_name", "ok"}}}, &open);
+  EXPECT_EQ(read(root / "out" / "ok"), "ok");
 }
 
 TEST_F(FileBinderTest, DestinationThatIsAFileFailsToOpen) {

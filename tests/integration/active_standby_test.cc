@@ -1,0 +1,399 @@
+// Active-standby with real RabbitMQ brokers and real micro-integration processes.
+// "Never two active" is checked from the instances' own timestamped logs (one machine, one
+// clock), from the broker's view (rabbitmqctl list_consumers) and from the epoch headers on
+// the messages the workflows wrote.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "instance.h"
+#include "rabbit_broker.h"
+#include "tcp_proxy.h"
+
+namespace mi::integration {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "2026-11-25T17:56:06.568+00:00 ..." -> Unix ms.
+long long log_time_ms(const std::string& line) {
+  std::tm tm{};
+  if (line.size() < 29 || !strptime(line.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return -1;
+  const long long ms = std::stoll(line.substr(20, 3));
+  const int sign = line[23] == '-' ? -1 : 1;
+  const long long offset = sign * (std::stoll(line.substr(24, 2)) * 60 + std::stoll(line.substr(27, 2))) * 60;
+  return (static_cast<long long>(timegm(&tm)) - offset) * 1000 + ms;
+}
+
+// Time of the first line after `after_ms` that contains `text`, or -1.
+long long first_log_time(const std::string& log, const std::string& text, long long after_ms = 0) {
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(text) == std::string::npos) continue;
+    const long long t = log_time_ms(line);
+    if (t >= after_ms) return t;
+  }
+  return -1;
+}
+
+struct Interval {
+  long long start, end;
+};
+
+// When this instance could do work: from the session opening its gate ("flow active") to
+// the first of "flow inactive" (gate closed) or "state is now standby" (workflows stopped).
+std::vector<Interval> active_intervals(const std::string& log, long long end_if_open) {
+  std::vector<Interval> out;
+  std::istringstream in(log);
+  std::string line;
+  long long start = -1;
+  while (std::getline(in, line)) {
+    if (line.find("management session: flow active") != std::string::npos && start < 0) {
+      start = log_time_ms(line);
+    } else if (start >= 0 && (line.find("management session: flow inactive") != std::string::npos ||
+                              line.find("state is now standby") != std::string::npos)) {
+      out.push_back({start, log_time_ms(line)});
+      start = -1;
+    }
+  }
+  if (start >= 0) out.push_back({start, end_if_open});
+  return out;
+}
+
+void expect_no_overlap(const std::vector<std::vector<Interval>>& per_instance) {
+  for (size_t a = 0; a < per_instance.size(); ++a) {
+    for (size_t b = a + 1; b < per_instance.size(); ++b) {
+      for (const auto& x : per_instance[a]) {
+        for (const auto& y : per_instance[b]) {
+          EXPECT_TRUE(x.end <= y.start || y.end <= x.start)
+              << "instances " << a << " and " << b << " were active together: [" << x.start << ", " << x.end
+              << "] and [" << y.start << ", " << y.end << "]";
+        }
+      }
+    }
+  }
+}
+
+std::string active_standby_config(int port, const std::string& hosts, const std::string& queue,
+                                  const fs::path& shared, const std::string& session_extra = "") {
+  return "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" +
+         R"(solace:
+  connector:
+    management:
+      leader-election:
+        mode: active_standby
+        fail-over: {max-attempts: 2, back-off-initial-interval: 100}
+      queue: )" + queue + R"(
+      session:
+        host: )" + hosts + R"(
+        client-username: guest
+        client-password: guest
+        reconnect-retry-wait-in-millis: 200
+        connect-retries: -1
+)" + session_extra + R"(
+    security:
+      users: [{name: reader, password: reader-secret-pw}, {name: admin, password: admin-secret-pw, roles: [admin]}]
+    workflows:
+      0: {enabled: true}
+spring.cloud.stream:
+  binders: {local: {type: file}}
+  bindings:
+    input-0: {destination: )" + (shared / "inbox").string() + R"(}
+    output-0: {destination: )" + (shared / "outbox").string() + R"(}
+)";
+}
+
+class ActiveStandby : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root = std::make_unique<TempDir>(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    broker = std::make_unique<RabbitBroker>(root->path() / "broker");
+    broker->start();
+    fs::create_directories(shared());
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      for (size_t i = 0; i < instances.size(); ++i) {
+        if (instances[i]) std::cerr << "---- instance " << i << " log:\n" << instances[i]->process().log();
+      }
+    }
+    instances.clear();
+  }
+  fs::path shared() const { return root->path() / "shared"; }
+
+  Instance& add_instance(const std::string& hosts, const std::string& queue, const std::string& session_extra = "") {
+    const fs::path dir = root->path() / ("instance-" + std::to_string(instances.size()));
+    fs::create_directories(dir);
+    const int port = free_port();
+    instances.push_back(std::make_unique<Instance>(dir, active_standby_config(port, hosts, queue, shared(), session_extra), port));
+    return *instances.back();
+  }
+
+  static json get(Instance& i, const std::string& path) {
+    auto res = i.client(kAdminUser, kAdminPassword).Get(path);
+    if (!res) return json();
+    try {
+      return json::parse(res->body);
+    } catch (const json::exception&) {
+      return json();
+    }
+  }
+  static std::string state(Instance& i) {
+    const json j = get(i, "/actuator/leaderelection");
+    return j.is_object() && j.contains("mode") ? j["mode"]["state"].get<std::string>() : "";
+  }
+  // Indexes of live instances that say they are active.
+  std::vector<size_t> active() {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < instances.size(); ++i) {
+      if (instances[i] && !instances[i]->process().wait_exit(std::chrono::milliseconds(0)) &&
+          state(*instances[i]) == "active")
+        out.push_back(i);
+    }
+    return out;
+  }
+  std::vector<size_t> wait_for_one_active(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    std::vector<size_t> a;
+    eventually([&] { return (a = active()).size() == 1; }, timeout);
+    return a;
+  }
+  static unsigned long long delivered(Instance& i) {
+    const json j = get(i, "/actuator/workflows/0");
+    return j.is_object() ? j["messages"]["delivered"].get<unsigned long long>() : 0;
+  }
+
+  std::unique_ptr<TempDir> root;
+  std::unique_ptr<RabbitBroker> broker;
+  std::vector<std::unique_ptr<Instance>> instances;
+};
+
+// Drops a file into the shared spool every few milliseconds while it lives.
+class Feeder {
+ public:
+  explicit Feeder(fs::path inbox) : inbox_(std::move(inbox)) {
+    fs::create_directories(inbox_);
+    thread_ = std::thread([this] {
+      for (int n = 0; !stop_; ++n) {
+        const std::string name = "m" + std::to_string(n);
+        write_file(inbox_ / ("." + name), name);
+        fs::rename(inbox_ / ("." + name), inbox_ / name);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  ~Feeder() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  fs::path inbox_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(ActiveStandby, ThreeInstancesOneActiveKillNineHandsOverToExactlyOne) {
+  declare_queue(broker->port(), "mgmt", true);
+  for (int i = 0; i < 3; ++i) add_instance(broker->url(), "mgmt");
+  auto first = wait_for_one_active();
+  ASSERT_EQ(first.size(), 1u);
+  // The broker agrees: three consumers, one of them the single active one.
+  const std::string consumers = broker->ctl("list_consumers -q queue_name active");
+  int consumer_lines = 0, active_lines = 0;
+  std::istringstream lines(consumers);
+  for (std::string line; std::getline(lines, line);) {
+    consumer_lines += line.rfind("mgmt\t", 0) == 0;
+    active_lines += line == "mgmt\ttrue";
+  }
+  EXPECT_EQ(consumer_lines, 3) << consumers;
+  EXPECT_EQ(active_lines, 1) << consumers;
+  const auto old_epoch = get(*instances[first[0]], "/actuator/leaderelection")["term"]["epoch"].get<unsigned long long>();
+
+  const long long killed_at = now_ms();
+  instances[first[0]]->process().signal(SIGKILL);
+  instances[first[0]]->process().wait_exit(std::chrono::seconds(5));
+  auto second = wait_for_one_active(std::chrono::seconds(10));
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_NE(second[0], first[0]);
+  const auto new_epoch = get(*instances[second[0]], "/actuator/leaderelection")["term"]["epoch"].get<unsigned long long>();
+  EXPECT_GT(new_epoch, old_epoch);
+
+  std::vector<std::vector<Interval>> intervals;
+  for (size_t i = 0; i < instances.size(); ++i) {
+    intervals.push_back(active_intervals(instances[i]->process().log(), i == first[0] ? killed_at : now_ms()));
+  }
+  expect_no_overlap(intervals);
+}
+
+TEST_F(ActiveStandby, ProcessFrozenLongerThanItsLeaseStepsDownBeforeDoingMoreWork) {
+  declare_queue(broker->port(), "mgmt", true);
+  Instance& a = add_instance(broker->url(), "mgmt");
+  ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
+  Instance& b = add_instance(broker->url(), "mgmt");
+  Feeder feeder(shared() / "inbox");
+  ASSERT_TRUE(eventually([&] { return delivered(a) > 5; }));
+
+  a.process().signal(SIGSTOP);
+  const long long frozen_at = now_ms();
+  ASSERT_TRUE(eventually([&] { return state(b) == "active"; }, std::chrono::seconds(15)));
+  ASSERT_TRUE(eventually([&] { return delivered(b) > 3; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  a.process().signal(SIGCONT);
+  ASSERT_TRUE(eventually([&] { return state(a) == "standby"; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  const std::string log_a = a.process().log();
+  EXPECT_NE(log_a.find("lease expired"), std::string::npos) << log_a;
+  // Every message A wrote carries A's epoch and was written before B's term began.
+  const long long b_active_at = first_log_time(b.process().log(), "management session: flow active");
+  ASSERT_GT(b_active_at, frozen_at - 1000);
+  const std::string a_epoch = "\"" + std::to_string(get(a, "/actuator/leaderelection")["term"]["epoch"].get<unsigned long long>()) + "\"";
+  int from_a = 0, from_b = 0;
+  for (const auto& entry : fs::directory_iterator(shared() / "outbox")) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() < 13 || name.substr(name.size() - 13) != ".headers.json") continue;
+    const json headers = json::parse(read_file(entry.path()));
+    if (headers["x-leader-epoch"].dump() == a_epoch) {
+      ++from_a;
+      const auto written = std::chrono::duration_cast<std::chrono::milliseconds>(
+          fs::last_write_time(entry.path()).time_since_epoch() -
+          (fs::file_time_type::clock::now().time_since_epoch() - std::chrono::system_clock::now().time_since_epoch()));
+      EXPECT_LT(written.count(), b_active_at) << name << " was written by the old term after the new one began";
+    } else {
+      ++from_b;
+    }
+  }
+  EXPECT_GT(from_a, 0);
+  EXPECT_GT(from_b, 0);
+}
+
+TEST_F(ActiveStandby, SilentNetworkCutStepsTheActiveDownBeforeAnotherTakesOver) {
+  declare_queue(broker->port(), "mgmt", true);
+  TcpProxy proxy(broker->port());
+  Instance& a = add_instance("amqp://127.0.0.1:" + std::to_string(proxy.port()), "mgmt");
+  ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
+  Instance& b = add_instance(broker->url(), "mgmt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  const long long cut_at = now_ms();
+  proxy.cut();
+  ASSERT_TRUE(eventually([&] { return state(b) == "active"; }, std::chrono::seconds(20)));
+  const long long b_active_at = first_log_time(b.process().log(), "management session: flow active");
+  const long long a_down_at = first_log_time(a.process().log(), "management session: flow inactive", cut_at);
+  ASSERT_GT(a_down_at, 0) << a.process().log();
+  EXPECT_LT(a_down_at, b_active_at) << "the cut-off instance stepped down only after another took over";
+  EXPECT_LT(b_active_at - cut_at, 8000) << "failover after a silent cut took too long";
+  EXPECT_EQ(state(a), "standby");
+  expect_no_overlap({active_intervals(a.process().log(), now_ms()), active_intervals(b.process().log(), now_ms())});
+  proxy.heal();
+}
+
+TEST_F(ActiveStandby, BrokerAwayMeansAllStandbyAndBackMeansExactlyOneActive) {
+  declare_queue(broker->port(), "mgmt", true);
+  add_instance(broker->url(), "mgmt");
+  add_instance(broker->url(), "mgmt");
+  ASSERT_EQ(wait_for_one_active().size(), 1u);
+  broker->stop();
+  ASSERT_TRUE(eventually([&] { return active().empty(); }, std::chrono::seconds(15)));
+  const json health = get(*instances[0], "/actuator/health");
+  EXPECT_EQ(health["components"]["leaderElection"]["status"], "RECONNECTING") << health.dump();
+  broker->start();
+  EXPECT_EQ(wait_for_one_active(std::chrono::seconds(40)).size(), 1u);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(active().size(), 1u);
+}
+
+TEST_F(ActiveStandby, WrongQueueOrCredentialsKeepTheInstanceStandbyAndHealthSaysWhy) {
+  declare_queue(broker->port(), "plain", false);
+  Instance& missing = add_instance(broker->url(), "nowhere");
+  Instance& plain = add_instance(broker->url(), "plain");
+  Instance& wrong_password = add_instance(broker->url(), "nowhere", "        client-password: wrong\n");
+  auto session_detail = [&](Instance& i) {
+    const json h = get(i, "/actuator/health");
+    return h.is_object() && h.contains("components")
+               ? h["components"]["leaderElection"]["details"]["session"].get<std::string>()
+               : std::string();
+  };
+  ASSERT_TRUE(eventually([&] { return session_detail(missing).find("does not exist") != std::string::npos; }))
+      << session_detail(missing);
+  ASSERT_TRUE(eventually([&] { return session_detail(plain).find("is not exclusive") != std::string::npos; }))
+      << session_detail(plain);
+  ASSERT_TRUE(eventually([&] { return session_detail(wrong_password).find("guest") != std::string::npos; }))
+      << session_detail(wrong_password);
+  auto h = missing.anonymous_client().Get("/actuator/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 503);
+  for (auto* i : {&missing, &plain, &wrong_password}) EXPECT_EQ(state(*i), "standby");
+  // Fixing the queue at run time is picked up without a restart.
+  declare_queue(broker->port(), "nowhere", true);
+  EXPECT_TRUE(eventually([&] { return state(missing) == "active"; }, std::chrono::seconds(15)));
+  EXPECT_EQ(wrong_password.process().log().find("wrong\n"), std::string::npos);
+}
+
+TEST_F(ActiveStandby, SigtermOfTheActiveHandsOverAtOnceWithoutOverlap) {
+  declare_queue(broker->port(), "mgmt", true);
+  // Long heartbeats: a takeover through timeouts would need 10 s or more.
+  const std::string slow_heartbeat = "        heartbeat-interval-in-seconds: 5\n";
+  Instance& a = add_instance(broker->url(), "mgmt", slow_heartbeat);
+  ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
+  Instance& b = add_instance(broker->url(), "mgmt", slow_heartbeat);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const long long term_at = now_ms();
+  a.process().signal(SIGTERM);
+  ASSERT_TRUE(eventually([&] { return state(b) == "active"; }, std::chrono::seconds(5)));
+  EXPECT_LT(first_log_time(b.process().log(), "management session: flow active") - term_at, 3000);
+  EXPECT_EQ(a.process().wait_exit(std::chrono::seconds(10)), 0);
+  const long long a_stopped = first_log_time(a.process().log(), "workflow 0 stopped", term_at);
+  ASSERT_GT(a_stopped, 0);
+  EXPECT_LE(a_stopped, first_log_time(b.process().log(), "management session: flow active"));
+  expect_no_overlap({active_intervals(a.process().log(), now_ms()), active_intervals(b.process().log(), now_ms())});
+}
+
+TEST_F(ActiveStandby, AdminCanAskTheActiveToYield) {
+  declare_queue(broker->port(), "mgmt", true);
+  Instance& a = add_instance(broker->url(), "mgmt");
+  ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
+  Instance& b = add_instance(broker->url(), "mgmt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto res = a.client(kAdminUser, kAdminPassword).Post("/actuator/leaderelection", R"({"action":"YIELD"})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 202) << res->body;
+  ASSERT_TRUE(eventually([&] { return state(b) == "active"; }, std::chrono::seconds(5)));
+  EXPECT_EQ(state(a), "standby");
+  expect_no_overlap({active_intervals(a.process().log(), now_ms()), active_intervals(b.process().log(), now_ms())});
+}
+
+TEST(FileLockFailover, KillNineOfTheLockHolderActivatesTheWaitingInstance) {
+  TempDir root("file-lock-failover");
+  const fs::path shared = root.path() / "shared";
+  fs::create_directories(shared);
+  std::vector<std::unique_ptr<Instance>> instances;
+  for (int i = 0; i < 2; ++i) {
+    const fs::path dir = root.path() / ("i" + std::to_string(i));
+    fs::create_directories(dir);
+    const int port = free_port();
+    instances.push_back(std::make_unique<Instance>(
+        dir, active_standby_config(port, "file://" + shared.string(), "leader.lock", shared), port));
+    if (i == 0) {
+      ASSERT_TRUE(eventually([&] { return instances[0]->process().log().find("state is now active") != std::string::npos; }));
+    }
+  }
+  instances[0]->process().signal(SIGKILL);
+  EXPECT_TRUE(eventually([&] { return instances[1]->process().log().find("state is now active (epoch 2)") != std::string::npos; },
+                         std::chrono::seconds(5)))
+      << instances[1]->process().log();
+}
+
+}  // namespace
+}  // namespace mi::integration

@@ -1,0 +1,112 @@
+#include "rabbit_broker.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <stdexcept>
+#include <thread>
+
+namespace mi::integration {
+
+bool port_open(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+RabbitBroker::RabbitBroker(const std::filesystem::path& dir)
+    : dir_(dir), node_("mi" + std::to_string(getpid()) + "x" + std::to_string(free_port()) + "@localhost"),
+      port_(free_port()), dist_port_(free_port()) {
+  std::filesystem::create_directories(dir_);
+  write_file(dir_ / "enabled_plugins", "[].\n");
+  const passwd* pw = getpwnam("rabbitmq");
+  if (!pw) throw std::runtime_error("no rabbitmq user: run scripts/install-deps.sh");
+  for (const auto& p : {dir_, dir_ / "enabled_plugins"}) {
+    if (chown(p.c_str(), pw->pw_uid, pw->pw_gid) != 0) throw std::runtime_error("cannot chown " + p.string());
+  }
+}
+
+RabbitBroker::~RabbitBroker() {
+  if (process_) {
+    process_->signal_group(SIGKILL);
+    process_->wait_exit(std::chrono::seconds(10));
+  }
+}
+
+void RabbitBroker::start() {
+  const std::map<std::string, std::string> env = {
+      {"HOME", dir_.string()},
+      {"RABBITMQ_MNESIA_BASE", (dir_ / "mnesia").string()},
+      {"RABBITMQ_LOG_BASE", (dir_ / "log").string()},
+      {"RABBITMQ_NODENAME", node_},
+      {"RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1"},
+      {"RABBITMQ_NODE_PORT", std::to_string(port_)},
+      {"RABBITMQ_DIST_PORT", std::to_string(dist_port_)},
+      {"RABBITMQ_ENABLED_PLUGINS_FILE", (dir_ / "enabled_plugins").string()},
+      {"RABBITMQ_CONFIG_FILE", (dir_ / "rabbitmq").string()},  // none: defaults
+  };
+  process_ = std::make_unique<Process>(
+      "/usr/bin/setpriv",
+      std::vector<std::string>{"--reuid=rabbitmq", "--regid=rabbitmq", "--init-groups",
+                               "/usr/lib/rabbitmq/bin/rabbitmq-server"},
+      dir_, dir_ / "broker.log", env);
+  for (int i = 0; i < 1200; ++i) {  // up to 60 s on a loaded machine
+    if (port_open(port_)) return;
+    if (process_->wait_exit(std::chrono::milliseconds(50))) break;
+  }
+  throw std::runtime_error("RabbitMQ did not start; log:\n" + process_->log());
+}
+
+void RabbitBroker::stop() {
+  if (!process_) return;
+  process_->signal_group(SIGTERM);
+  for (int i = 0; i < 600 && port_open(port_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  process_->wait_exit(std::chrono::seconds(30));
+  process_->signal_group(SIGKILL);  // anything left of the tree
+  process_.reset();
+}
+
+std::string RabbitBroker::ctl(const std::string& args) const {
+  const std::string cmd = "HOME=" + dir_.string() + " setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups " +
+                          "/usr/lib/rabbitmq/bin/rabbitmqctl -n " + node_ + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+void declare_queue(int port, const std::string& name, bool single_active_consumer) {
+  amqp_connection_state_t conn = amqp_new_connection();
+  amqp_socket_t* socket = amqp_tcp_socket_new(conn);
+  if (amqp_socket_open(socket, "127.0.0.1", port) != AMQP_STATUS_OK) throw std::runtime_error("cannot connect");
+  if (amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type != AMQP_RESPONSE_NORMAL)
+    throw std::runtime_error("cannot log in");
+  amqp_channel_open(conn, 1);
+  amqp_table_entry_t e[2]{};
+  e[0].key = amqp_cstring_bytes("x-queue-type");
+  e[0].value.kind = AMQP_FIELD_KIND_UTF8;
+  e[0].value.value.bytes = amqp_cstring_bytes("quorum");
+  e[1].key = amqp_cstring_bytes("x-single-active-consumer");
+  e[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  e[1].value.value.boolean = 1;
+  amqp_table_t table{single_active_consumer ? 2 : 0, single_active_consumer ? e : nullptr};
+  amqp_queue_declare(conn, 1, amqp_cstring_bytes(name.c_str()), 0, 1, 0, 0, table);
+  const bool ok = amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL;
+  amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(conn);
+  if (!ok) throw std::runtime_error("cannot declare queue " + name);
+}
+
+}  // namespace mi::integration

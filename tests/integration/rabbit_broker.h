@@ -1,0 +1,36 @@
+#pragma once
+// A private RabbitMQ broker for one test: its own data directory, node name and free ports,
+// started as the rabbitmq user without systemd, stopped (or killed) by the test.
+#include <memory>
+#include <string>
+
+#include "process.h"
+
+namespace mi::integration {
+
+class RabbitBroker {
+ public:
+  explicit RabbitBroker(const std::filesystem::path& dir);
+  ~RabbitBroker();
+
+  void start();  // returns when the AMQP port accepts connections; throws on timeout
+  void stop();   // graceful; returns when the AMQP port is closed
+  int port() const { return port_; }
+  std::string url() const { return "amqp://127.0.0.1:" + std::to_string(port_); }
+  // Runs rabbitmqctl against this node; returns its output.
+  std::string ctl(const std::string& args) const;
+
+ private:
+  std::filesystem::path dir_;
+  std::string node_;
+  int port_;
+  int dist_port_;
+  std::unique_ptr<Process> process_;
+};
+
+bool port_open(int port);
+
+// Declares a queue: management-style (quorum, single active consumer) or plain classic.
+void declare_queue(int port, const std::string& name, bool single_active_consumer);
+
+}  // namespace mi::integration
