@@ -102,10 +102,14 @@ bool RabbitSession::wait_or_stop(Millis duration) {
 
 void RabbitSession::lose_flow(const std::string& reason) {
   if (!active_) return;
+  // Say so when the lease ran out before the loss was noticed (e.g. after SIGSTOP): the
+  // workflows were fenced from that moment on.
+  const bool lease_had_expired = !gate_.allows(clock_.now());
   // Fence first: from here on no workflow sends anything, whatever the leader does next.
   gate_.close();
   active_ = false;
-  logger("leader")->warn("management session: flow inactive: {}", reason);
+  logger("leader")->warn("management session: flow inactive: {}{}", reason,
+                         lease_had_expired && reason.find("lease") == std::string::npos ? " (the lease had expired)" : "");
   listener_->flow_inactive(reason);
 }
 
