@@ -11,6 +11,9 @@ namespace {
 constexpr unsigned short kPrefetch = 100;  // a new active sees every token at once
 constexpr Millis kTokenRefresh{60000};     // far below RabbitMQ's 30 min consumer_timeout
 constexpr Millis kMaxPoll{50};
+// A standby checks this often that the token is not lying undelivered in the queue (which
+// would mean the broker's single-active-consumer state is stuck, e.g. after a restart).
+constexpr Millis kStandbyCheck{5000};
 
 std::string random_instance_id() {
   std::random_device rd;
@@ -172,6 +175,8 @@ std::string RabbitSession::serve() {
   SteadyTime claim_sent{};
   SteadyTime next_probe{};
   SteadyTime next_refresh{};
+  SteadyTime next_standby_check = clock_.now() + kStandbyCheck;
+  int undelivered_checks = 0;
 
   auto claim = [&](SteadyTime now) {
     epoch = max_seen + 1;
@@ -211,6 +216,12 @@ std::string RabbitSession::serve() {
       wait = std::min(wait, std::max(Millis{1}, std::chrono::duration_cast<Millis>(next_probe - now)));
     } else if (phase == Phase::kClaiming && now - claim_sent > lease_) {
       return "claim of a new term was not confirmed within the lease";
+    } else if (phase == Phase::kStandby && now >= next_standby_check) {
+      next_standby_check = now + kStandbyCheck;
+      // An active instance holds the token unacknowledged, so ready messages that stay
+      // ready mean nobody receives them: bind again.
+      undelivered_checks = connection_->declare_passive(queue_).messages > 0 ? undelivered_checks + 1 : 0;
+      if (undelivered_checks >= 2) return "the token was not delivered to any consumer for 10 s; binding again";
     }
 
     const auto event = connection_->next_event(wait);

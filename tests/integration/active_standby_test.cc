@@ -310,7 +310,7 @@ TEST_F(ActiveStandby, BrokerAwayMeansAllStandbyAndBackMeansExactlyOneActive) {
   const json health = get(*instances[0], "/actuator/health");
   EXPECT_EQ(health["components"]["leaderElection"]["status"], "RECONNECTING") << health.dump();
   broker->start();
-  EXPECT_EQ(wait_for_one_active(std::chrono::seconds(40)).size(), 1u);
+  EXPECT_EQ(wait_for_one_active(std::chrono::seconds(60)).size(), 1u);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_EQ(active().size(), 1u);
 }

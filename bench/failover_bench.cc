@@ -1,0 +1,179 @@
+// Failover time of active_standby on a private RabbitMQ broker, measured with the real
+// binary: from kill -9 (or a silent network cut) of the active instance to the moment the
+// new active instance's workflow is running ("workflow 0 started" in its log).
+//
+//   failover_bench [kill-trials=50] [cut-trials=10]
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+#include <thread>
+
+#include "../tests/integration/instance.h"
+#include "../tests/integration/rabbit_broker.h"
+#include "../tests/integration/tcp_proxy.h"
+
+using namespace mi::integration;
+namespace fs = std::filesystem;
+
+namespace {
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+long long log_time_ms(const std::string& line) {
+  std::tm tm{};
+  if (line.size() < 29 || !strptime(line.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return -1;
+  const int sign = line[23] == '-' ? -1 : 1;
+  const long long offset = sign * (std::stoll(line.substr(24, 2)) * 60 + std::stoll(line.substr(27, 2))) * 60;
+  return (static_cast<long long>(timegm(&tm)) - offset) * 1000 + std::stoll(line.substr(20, 3));
+}
+
+long long first_after(const std::string& log, const std::string& text, long long after) {
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(text) == std::string::npos) continue;
+    const long long t = log_time_ms(line);
+    if (t >= after) return t;
+  }
+  return -1;
+}
+
+std::string config(int port, const std::string& host, const fs::path& shared) {
+  return "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
+logging.level.root: WARN
+logging.level.workflow: INFO
+solace.connector:
+  management:
+    leader-election.mode: active_standby
+    queue: bench
+    session: {host: )" + host + R"(, client-username: guest, client-password: guest, connect-retries: -1, reconnect-retry-wait-in-millis: 100}
+  security.users: [{name: reader, password: reader-secret-pw}]
+  workflows.0.enabled: true
+spring.cloud.stream:
+  binders.local.type: file
+  bindings:
+    input-0.destination: )" + (shared / "in").string() + R"(
+    output-0.destination: )" + (shared / "out").string() + "\n";
+}
+
+void report(const char* what, std::vector<long long> ms) {
+  if (ms.empty()) return;
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())))]; };
+  std::printf("%s: n=%zu min=%lld p50=%lld p90=%lld p99=%lld max=%lld (ms)\n", what, ms.size(), ms.front(), pct(0.5),
+              pct(0.9), pct(0.99), ms.back());
+  std::printf("  all:");
+  for (long long v : ms) std::printf(" %lld", v);
+  std::printf("\n");
+}
+
+struct Node {
+  fs::path dir;
+  std::string host;
+  std::unique_ptr<Instance> instance;
+};
+
+bool is_active(Node& n) {
+  auto res = n.instance->client().Get("/actuator/leaderelection");
+  return res && res->body.find("\"active\"") != std::string::npos;
+}
+
+void restart(Node& n, const fs::path& shared) {
+  n.instance.reset();
+  const int port = free_port();
+  n.instance = std::make_unique<Instance>(n.dir, config(port, n.host, shared), port);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int kill_trials = argc > 1 ? std::atoi(argv[1]) : 50;
+  const int cut_trials = argc > 2 ? std::atoi(argv[2]) : 10;
+  TempDir root("failover-bench");
+  RabbitBroker broker(root.path() / "broker");
+  broker.start();
+  declare_queue(broker.port(), "bench", true);
+  const fs::path shared = root.path() / "shared";
+
+  // kill -9: two instances straight to the broker.
+  std::vector<long long> kill_ms;
+  {
+    std::vector<Node> nodes(2);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i].dir = root.path() / ("k" + std::to_string(i));
+      nodes[i].host = broker.url();
+      fs::create_directories(nodes[i].dir);
+      restart(nodes[i], shared);
+    }
+    for (int t = 0; t < kill_trials; ++t) {
+      size_t active = 2;
+      eventually([&] {
+        for (size_t i = 0; i < 2; ++i)
+          if (is_active(nodes[i])) active = i;
+        return active < 2;
+      });
+      if (active == 2) {
+        std::fprintf(stderr, "no active instance\n");
+        return 1;
+      }
+      Node& standby = nodes[1 - active];
+      eventually([&] { return standby.instance->process().log().find("bound to queue") != std::string::npos; });
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      const long long killed = now_ms();
+      nodes[active].instance->process().signal(SIGKILL);
+      long long started = -1;
+      eventually([&] { return (started = first_after(standby.instance->process().log(), "workflow 0 started", killed)) > 0; },
+                 std::chrono::seconds(20));
+      if (started < 0) {
+        std::fprintf(stderr, "trial %d: no takeover\n", t);
+        return 1;
+      }
+      kill_ms.push_back(started - killed);
+      restart(nodes[active], shared);
+    }
+  }
+  report("kill -9 -> new active's workflow running", kill_ms);
+
+  // Silent network cut: each instance reaches the broker through its own proxy.
+  std::vector<long long> cut_ms;
+  {
+    std::vector<std::unique_ptr<TcpProxy>> proxies;
+    std::vector<Node> nodes(2);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      proxies.push_back(std::make_unique<TcpProxy>(broker.port()));
+      nodes[i].dir = root.path() / ("c" + std::to_string(i));
+      nodes[i].host = "amqp://127.0.0.1:" + std::to_string(proxies[i]->port());
+      fs::create_directories(nodes[i].dir);
+      restart(nodes[i], shared);
+    }
+    for (int t = 0; t < cut_trials; ++t) {
+      size_t active = 2;
+      eventually([&] {
+        for (size_t i = 0; i < 2; ++i)
+          if (is_active(nodes[i])) active = i;
+        return active < 2;
+      }, std::chrono::seconds(30));
+      if (active == 2) {
+        std::fprintf(stderr, "no active instance\n");
+        return 1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      const long long cut = now_ms();
+      proxies[active]->cut();
+      long long started = -1;
+      Node& other = nodes[1 - active];
+      eventually([&] { return (started = first_after(other.instance->process().log(), "workflow 0 started", cut)) > 0; },
+                 std::chrono::seconds(30));
+      proxies[active]->heal();
+      if (started < 0) {
+        std::fprintf(stderr, "cut trial %d: no takeover\n", t);
+        return 1;
+      }
+      cut_ms.push_back(started - cut);
+    }
+  }
+  report("silent network cut -> new active's workflow running", cut_ms);
+  return 0;
+}
