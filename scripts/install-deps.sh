@@ -7,7 +7,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libcpp-httplib-dev libssl-dev
+  libcpp-httplib-dev libssl-dev librabbitmq-dev
+  rabbitmq-server  # the tests start private brokers from it (never the system service)
   prometheus   # for promtool, which checks our /actuator/prometheus output in a test
   curl
 )
@@ -25,8 +26,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 
-# Package scripts must not start daemons on this machine (prometheus ships one; we only
-# need its promtool). policy-rc.d is Debian's switch for that; remove it again if it is ours.
+# Package scripts must not start daemons on this machine (prometheus and rabbitmq-server
+# ship services; we only need promtool and the broker binaries for the tests' own brokers). policy-rc.d is Debian's switch for that; remove it again if it is ours.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null

@@ -114,6 +114,8 @@ void FileLockSession::run() {
       std::lock_guard lock(mutex_);
       if (stop_) break;
     }
+    std::error_code ignored;
+    std::filesystem::create_directories(lock_file_.parent_path(), ignored);
     const int fd = ::open(lock_file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
       set_status(SessionHealth::kDown, "cannot open lock file " + lock_file_.string() + ": " + std::strerror(errno), false);
