@@ -200,6 +200,7 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
   };
   const std::string host_key = p + "host";
   const std::string hosts = config.get_string(host_key);
+  bool any_entry = false;
   size_t start = 0;
   while (start <= hosts.size()) {
     size_t comma = hosts.find(',', start);
@@ -209,6 +210,7 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
     item.erase(item.find_last_not_of(" \t") + 1);
     start = comma + 1;
     if (item.empty()) continue;
+    any_entry = true;
     BrokerAddress address;
     std::string why;
     if (!parse_address(item, address, why)) {
@@ -217,10 +219,7 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
     }
     session.hosts.push_back(address);
   }
-  if (session.hosts.empty()) {
-    error(host_key, "missing: active_standby needs a management broker URL");
-    return;
-  }
+  if (!any_entry) error(host_key, "missing: active_standby needs a management broker URL");
   bool mixed = false;
   for (const auto& h : session.hosts) mixed = mixed || (h.scheme == "file") != session.is_file();
   if (mixed || (session.is_file() && session.hosts.size() > 1)) {

@@ -122,3 +122,57 @@ solace.connector.management.leader-election.fail-over:
 
 }  // namespace
 }  // namespace mi::config
+
+namespace mi::config {
+namespace {
+
+TEST(Settings, ActiveStandbySessionHostsParseAndCheck) {
+  Problems problems;
+  const Settings s = build(R"(
+solace.connector.management:
+  leader-election.mode: active_standby
+  queue: mi-leader
+  session:
+    host: amqp://a.example:5673, amqps://b.example, broker-c
+    msgVpn: default
+    client-username: mi
+    client-password: pw
+    GENERATE_SEQUENCE_NUMBERS: true
+)", problems);
+  EXPECT_TRUE(problems.empty()) << joined(problems);
+  ASSERT_EQ(s.session.hosts.size(), 3u);
+  EXPECT_EQ(s.session.hosts[0].display(), "amqp://a.example:5673");
+  EXPECT_EQ(s.session.hosts[1].display(), "amqps://b.example:5671");
+  EXPECT_EQ(s.session.hosts[2].display(), "amqp://broker-c:5672");
+  EXPECT_EQ(s.session.vhost, "/");
+  EXPECT_EQ(s.session.reconnect_retries, -1);
+  EXPECT_EQ(s.session.ignored_keys, std::vector<std::string>{"solace.connector.management.session.GENERATE_SEQUENCE_NUMBERS"});
+}
+
+TEST(Settings, ActiveStandbyNeedsQueueUserAndValidHosts) {
+  Problems problems;
+  build("solace.connector.management.leader-election.mode: active_standby\n"
+        "solace.connector.management.session.host: ftp://x, amqp://user:secret@y\n",
+        problems);
+  const std::string all = joined(problems);
+  EXPECT_NE(all.find("scheme must be amqp://, amqps:// or file://"), std::string::npos) << all;
+  EXPECT_NE(all.find("credentials do not belong in the URL"), std::string::npos) << all;
+  EXPECT_EQ(all.find("secret"), std::string::npos) << all;
+  EXPECT_NE(all.find("needs a management queue"), std::string::npos) << all;
+  EXPECT_NE(all.find("needs a broker user"), std::string::npos) << all;
+}
+
+TEST(Settings, FileSessionTakesOneAbsoluteDirectoryAndALockFileName) {
+  Problems ok;
+  const Settings s = build("solace.connector.management: {leader-election.mode: active_standby, queue: l.lock,"
+                           " session.host: 'file:///var/lib/mi'}\n", ok);
+  EXPECT_TRUE(ok.empty()) << joined(ok);
+  EXPECT_TRUE(s.session.is_file());
+  Problems bad;
+  build("solace.connector.management: {leader-election.mode: active_standby, queue: a/b,"
+        " session.host: 'file://relative'}\n", bad);
+  EXPECT_EQ(bad.size(), 2u) << joined(bad);
+}
+
+}  // namespace
+}  // namespace mi::config

@@ -130,3 +130,39 @@ TEST_F(ConfigIntegration, HelpAndVersion) {
 
 }  // namespace
 }  // namespace mi::integration
+
+namespace mi::integration {
+namespace {
+
+TEST(SessionRetries, GivingUpKeepsTheInstanceStandbyWithHealthDown) {
+  TempDir dir("session-gives-up");
+  const int port = free_port();
+  const int closed_port = free_port();  // nothing listens there
+  Instance instance(dir.path(), standalone_config(port) + R"(
+solace.connector.management:
+  leader-election.mode: active_standby
+  queue: q
+  session:
+    host: amqp://127.0.0.1:)" + std::to_string(closed_port) + R"(
+    client-username: guest
+    connect-retries: 0
+    connect-retries-per-host: 1
+    reconnect-retry-wait-in-millis: 50
+)", port);
+  nlohmann::json health;
+  ASSERT_TRUE(eventually([&] {
+    auto res = instance.client().Get("/actuator/health");
+    if (!res || res->status != 503) return false;
+    health = nlohmann::json::parse(res->body);
+    return true;
+  })) << instance.process().log();
+  const std::string detail = health["components"]["leaderElection"]["details"]["session"];
+  EXPECT_NE(detail.find("gave up connecting after 1 round(s)"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("cannot connect to amqp://127.0.0.1:" + std::to_string(closed_port)), std::string::npos) << detail;
+  auto leader = instance.client().Get("/actuator/leaderelection");
+  ASSERT_TRUE(leader);
+  EXPECT_EQ(nlohmann::json::parse(leader->body)["mode"]["state"], "standby");
+}
+
+}  // namespace
+}  // namespace mi::integration
