@@ -375,6 +375,46 @@ TEST_F(ActiveStandby, AdminCanAskTheActiveToYield) {
   expect_no_overlap({active_intervals(a.process().log(), now_ms()), active_intervals(b.process().log(), now_ms())});
 }
 
+// A CA and a server certificate for "localhost", made with the openssl command.
+void make_certificates(const fs::path& dir, const std::string& ca_name) {
+  const std::string d = dir.string();
+  const std::string cmd =
+      "cd '" + d + "' && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=" +
+      ca_name + " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost" +
+      " && printf 'subjectAltName=DNS:localhost' > san.ext" +
+      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext" +
+      " && chmod 644 *.key *.pem && chown rabbitmq '" + d + "'/* >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+TEST_F(ActiveStandby, AmqpsSessionVerifiesTheBrokerCertificate) {
+  const fs::path certs = root->path() / "certs";
+  const fs::path other = root->path() / "other-ca";
+  fs::create_directories(certs);
+  fs::create_directories(other);
+  make_certificates(certs, "mi-test-ca");
+  make_certificates(other, "some-other-ca");
+  const int tls_port = free_port();
+  broker->stop();
+  broker->set_config("listeners.ssl.default = " + std::to_string(tls_port) + "\n" +
+                     "ssl_options.cacertfile = " + (certs / "ca.pem").string() + "\n" +
+                     "ssl_options.certfile = " + (certs / "server.pem").string() + "\n" +
+                     "ssl_options.keyfile = " + (certs / "server.key").string() + "\n" +
+                     "ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n");
+  broker->start();
+  ASSERT_TRUE(eventually([&] { return port_open(tls_port); }, std::chrono::seconds(20)));
+  declare_queue(broker->port(), "mgmt", true);
+  const std::string url = "amqps://localhost:" + std::to_string(tls_port);
+  Instance& untrusted = add_instance(url, "mgmt", "        ssl-trust-store: " + (other / "ca.pem").string() + "\n");
+  Instance& trusted = add_instance(url, "mgmt", "        ssl-trust-store: " + (certs / "ca.pem").string() + "\n");
+  EXPECT_TRUE(eventually([&] { return state(trusted) == "active"; }, std::chrono::seconds(15))) << trusted.process().log();
+  const json health = get(untrusted, "/actuator/health");
+  EXPECT_EQ(health["components"]["leaderElection"]["status"], "RECONNECTING") << health.dump();
+  EXPECT_NE(health["components"]["leaderElection"]["details"]["session"].get<std::string>().find("cannot connect to amqps://localhost"),
+            std::string::npos) << health.dump();
+  EXPECT_EQ(state(untrusted), "standby");
+}
+
 TEST(FileLockFailover, KillNineOfTheLockHolderActivatesTheWaitingInstance) {
   TempDir root("file-lock-failover");
   const fs::path shared = root.path() / "shared";

@@ -44,6 +44,12 @@ RabbitBroker::~RabbitBroker() {
 }
 
 void RabbitBroker::start() {
+  write_file(dir_ / "rabbitmq.conf", config_);
+  if (const passwd* pw = getpwnam("rabbitmq")) {
+    if (chown((dir_ / "rabbitmq.conf").c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+      throw std::runtime_error("cannot chown rabbitmq.conf");
+    }
+  }
   const std::map<std::string, std::string> env = {
       {"HOME", dir_.string()},
       {"RABBITMQ_MNESIA_BASE", (dir_ / "mnesia").string()},
@@ -53,7 +59,7 @@ void RabbitBroker::start() {
       {"RABBITMQ_NODE_PORT", std::to_string(port_)},
       {"RABBITMQ_DIST_PORT", std::to_string(dist_port_)},
       {"RABBITMQ_ENABLED_PLUGINS_FILE", (dir_ / "enabled_plugins").string()},
-      {"RABBITMQ_CONFIG_FILE", (dir_ / "rabbitmq").string()},  // none: defaults
+      {"RABBITMQ_CONFIG_FILE", (dir_ / "rabbitmq").string()},  // rabbitmq.conf
   };
   process_ = std::make_unique<Process>(
       "/usr/bin/setpriv",

@@ -13,6 +13,8 @@ class RabbitBroker {
   explicit RabbitBroker(const std::filesystem::path& dir);
   ~RabbitBroker();
 
+  // rabbitmq.conf lines for the next start (e.g. a TLS listener); empty: defaults.
+  void set_config(const std::string& rabbitmq_conf) { config_ = rabbitmq_conf; }
   void start();  // returns when the AMQP port accepts connections; throws on timeout
   void stop();   // graceful; returns when the AMQP port is closed
   int port() const { return port_; }
@@ -25,6 +27,7 @@ class RabbitBroker {
   std::string node_;
   int port_;
   int dist_port_;
+  std::string config_;
   std::unique_ptr<Process> process_;
 };
 
