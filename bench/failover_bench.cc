@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "../tests/integration/instance.h"
+#include "../tests/integration/log_lines.h"
 #include "../tests/integration/rabbit_broker.h"
 #include "../tests/integration/tcp_proxy.h"
 
@@ -16,29 +17,6 @@ using namespace mi::integration;
 namespace fs = std::filesystem;
 
 namespace {
-
-long long now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-long long log_time_ms(const std::string& line) {
-  std::tm tm{};
-  if (line.size() < 29 || !strptime(line.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return -1;
-  const int sign = line[23] == '-' ? -1 : 1;
-  const long long offset = sign * (std::stoll(line.substr(24, 2)) * 60 + std::stoll(line.substr(27, 2))) * 60;
-  return (static_cast<long long>(timegm(&tm)) - offset) * 1000 + std::stoll(line.substr(20, 3));
-}
-
-long long first_after(const std::string& log, const std::string& text, long long after) {
-  std::istringstream in(log);
-  for (std::string line; std::getline(in, line);) {
-    if (line.find(text) == std::string::npos) continue;
-    const long long t = log_time_ms(line);
-    if (t >= after) return t;
-  }
-  return -1;
-}
 
 std::string config(int port, const std::string& host, const fs::path& shared) {
   return "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
@@ -124,7 +102,7 @@ int main(int argc, char** argv) {
       const long long killed = now_ms();
       nodes[active].instance->process().signal(SIGKILL);
       long long started = -1;
-      eventually([&] { return (started = first_after(standby.instance->process().log(), "workflow 0 started", killed)) > 0; },
+      eventually([&] { return (started = first_log_time(standby.instance->process().log(), "workflow 0 started", killed)) > 0; },
                  std::chrono::seconds(20));
       if (started < 0) {
         std::fprintf(stderr, "trial %d: no takeover\n", t);
@@ -164,7 +142,7 @@ int main(int argc, char** argv) {
       proxies[active]->cut();
       long long started = -1;
       Node& other = nodes[1 - active];
-      eventually([&] { return (started = first_after(other.instance->process().log(), "workflow 0 started", cut)) > 0; },
+      eventually([&] { return (started = first_log_time(other.instance->process().log(), "workflow 0 started", cut)) > 0; },
                  std::chrono::seconds(30));
       proxies[active]->heal();
       if (started < 0) {

@@ -82,18 +82,7 @@ std::vector<std::string> Config::get_list(const std::string& key) const {
   }
   std::vector<std::string> out;
   if (whole && whole->rank >= indexed_rank) {
-    size_t start = 0;
-    const std::string& s = whole->value;
-    while (start <= s.size()) {
-      size_t comma = s.find(',', start);
-      if (comma == std::string::npos) comma = s.size();
-      std::string item = s.substr(start, comma - start);
-      item.erase(0, item.find_first_not_of(" \t"));
-      item.erase(item.find_last_not_of(" \t") + 1);
-      if (!item.empty()) out.push_back(item);
-      start = comma + 1;
-    }
-    return out;
+    return split_comma_list(whole->value);
   }
   for (const auto& [index, v] : indexed) {
     if (v->rank == indexed_rank) out.push_back(v->value);

@@ -304,6 +304,21 @@ bool parse_duration_ms(const std::string& text, long long& out) {
   return false;
 }
 
+std::vector<std::string> split_comma_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
 std::string canonical_enum(const std::string& text) {
   std::string out;
   for (char c : text) {

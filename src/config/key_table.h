@@ -52,6 +52,8 @@ bool parse_int(const std::string& text, long long& out);
 bool parse_double(const std::string& text, double& out);
 // Spring durations: "500" (ms), "500ms", "30s", "2m", "1h", "1d".
 bool parse_duration_ms(const std::string& text, long long& out);
+// "a, b,,c " -> {"a", "b", "c"}: comma-separated lists, items trimmed, empty ones dropped.
+std::vector<std::string> split_comma_list(const std::string& text);
 // Enum values are relaxed too: "Active-Standby" == "active_standby".
 std::string canonical_enum(const std::string& text);
 

@@ -200,17 +200,8 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
   };
   const std::string host_key = p + "host";
   const std::string hosts = config.get_string(host_key);
-  bool any_entry = false;
-  size_t start = 0;
-  while (start <= hosts.size()) {
-    size_t comma = hosts.find(',', start);
-    if (comma == std::string::npos) comma = hosts.size();
-    std::string item = hosts.substr(start, comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    start = comma + 1;
-    if (item.empty()) continue;
-    any_entry = true;
+  const std::vector<std::string> entries = split_comma_list(hosts);
+  for (const auto& item : entries) {
     BrokerAddress address;
     std::string why;
     if (!parse_address(item, address, why)) {
@@ -219,7 +210,7 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
     }
     session.hosts.push_back(address);
   }
-  if (!any_entry) error(host_key, "missing: active_standby needs a management broker URL");
+  if (entries.empty()) error(host_key, "missing: active_standby needs a management broker URL");
   bool mixed = false;
   for (const auto& h : session.hosts) mixed = mixed || (h.scheme == "file") != session.is_file();
   if (mixed || (session.is_file() && session.hosts.size() > 1)) {
