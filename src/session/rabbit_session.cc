@@ -3,9 +3,12 @@
 #include <random>
 
 #include "common/logging.h"
-#include "session/rabbit_connection.h"
+#include "amqp/connection.h"
 
 namespace mi::session {
+
+using amqp::RabbitConnection;
+using amqp::RabbitError;
 namespace {
 
 constexpr unsigned short kPrefetch = 100;  // a new active sees every token at once
@@ -249,8 +252,10 @@ std::string RabbitSession::serve() {
       }
       continue;
     }
-    if (token->owner == instance_id_) continue;  // an older token of ours; acked with the next
     max_seen = std::max(max_seen, token->epoch);
+    // An older token of ours (e.g. from before a reconnect) while claiming or active is
+    // acknowledged together with the next one; as a standby it is a token like any other.
+    if (token->owner == instance_id_ && phase != Phase::kStandby) continue;
     if (phase == Phase::kStandby) {
       claim(now);
     } else if (phase == Phase::kClaiming && token->epoch >= epoch) {

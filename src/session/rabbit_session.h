@@ -39,7 +39,13 @@ struct Token {
 std::string format_token(const Token& token);
 std::optional<Token> parse_token(const std::string& body);
 
+}  // namespace mi::session
+
+namespace mi::amqp {
 class RabbitConnection;
+}  // namespace mi::amqp
+
+namespace mi::session {
 
 class RabbitSession final : public ManagementSession {
  public:
@@ -70,7 +76,7 @@ class RabbitSession final : public ManagementSession {
   const Millis lease_;
   const Millis probe_interval_;
   SessionListener* listener_ = nullptr;
-  std::unique_ptr<RabbitConnection> connection_;
+  std::unique_ptr<amqp::RabbitConnection> connection_;
   bool active_ = false;  // session thread only
   unsigned long long seq_ = 0;
 

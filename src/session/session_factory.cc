@@ -1,10 +1,13 @@
 #include "session/session_factory.h"
 
 #include "session/file_lock_session.h"
-#include "session/rabbit_connection.h"
+#include "amqp/connection.h"
 #include "session/rabbit_session.h"
 
 namespace mi::session {
+
+using amqp::RabbitConnection;
+using amqp::RabbitError;
 
 std::unique_ptr<ManagementSession> make_session(const config::Settings& settings, FencingGate& gate, Clock& clock) {
   if (settings.session.is_file()) {

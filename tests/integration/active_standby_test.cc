@@ -284,7 +284,9 @@ TEST_F(ActiveStandby, BrokerAwayMeansAllStandbyAndBackMeansExactlyOneActive) {
   const json health = get(*instances[0], "/actuator/health");
   EXPECT_EQ(health["components"]["leaderElection"]["status"], "RECONNECTING") << health.dump();
   broker->start();
-  EXPECT_EQ(wait_for_one_active(std::chrono::seconds(60)).size(), 1u);
+  EXPECT_EQ(wait_for_one_active(std::chrono::seconds(60)).size(), 1u)
+      << broker->ctl("list_queues name messages_ready messages_unacknowledged consumers") << "\n"
+      << broker->ctl("list_consumers queue_name channel_pid active");
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_EQ(active().size(), 1u);
 }

@@ -1,4 +1,4 @@
-#include "session/rabbit_connection.h"
+#include "amqp/connection.h"
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
@@ -8,7 +8,7 @@
 #include <regex>
 #include <vector>
 
-namespace mi::session {
+namespace mi::amqp {
 namespace {
 
 constexpr int kMaxArgumentRounds = 12;
@@ -261,4 +261,4 @@ RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {
   }
 }
 
-}  // namespace mi::session
+}  // namespace mi::amqp

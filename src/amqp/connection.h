@@ -9,7 +9,7 @@
 #include "common/clock.h"
 #include "config/settings.h"
 
-namespace mi::session {
+namespace mi::amqp {
 
 // `code` is the AMQP reply code (404, 403, 406, 320, ...) or 0 for network/library errors.
 class RabbitError : public std::runtime_error {
@@ -62,4 +62,4 @@ class RabbitConnection {
   amqp_channel_t channel_ = 0;
 };
 
-}  // namespace mi::session
+}  // namespace mi::amqp
