@@ -219,13 +219,145 @@ void RabbitConnection::ack(unsigned long long tag, bool multiple) {
   if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot acknowledge: ") + amqp_error_string2(rc));
 }
 
+void RabbitConnection::requeue(unsigned long long tag) {
+  const int rc = amqp_basic_nack(conn_, channel_, tag, 0, 1);
+  if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot requeue: ") + amqp_error_string2(rc));
+}
+
+namespace {
+
+std::string field_text(const amqp_field_value_t& v) {
+  switch (v.kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: return bytes(v.value.bytes);
+    case AMQP_FIELD_KIND_BOOLEAN: return v.value.boolean ? "true" : "false";
+    case AMQP_FIELD_KIND_I8: return std::to_string(v.value.i8);
+    case AMQP_FIELD_KIND_U8: return std::to_string(v.value.u8);
+    case AMQP_FIELD_KIND_I16: return std::to_string(v.value.i16);
+    case AMQP_FIELD_KIND_U16: return std::to_string(v.value.u16);
+    case AMQP_FIELD_KIND_I32: return std::to_string(v.value.i32);
+    case AMQP_FIELD_KIND_U32: return std::to_string(v.value.u32);
+    case AMQP_FIELD_KIND_I64: return std::to_string(v.value.i64);
+    case AMQP_FIELD_KIND_U64:
+    case AMQP_FIELD_KIND_TIMESTAMP: return std::to_string(v.value.u64);
+    case AMQP_FIELD_KIND_F32: return std::to_string(v.value.f32);
+    case AMQP_FIELD_KIND_F64: return std::to_string(v.value.f64);
+    default: return "";
+  }
+}
+
+RabbitConnection::Headers headers_of(const amqp_basic_properties_t& p) {
+  RabbitConnection::Headers h;
+  if (p._flags & AMQP_BASIC_HEADERS_FLAG) {
+    for (int i = 0; i < p.headers.num_entries; ++i) {
+      h[bytes(p.headers.entries[i].key)] = field_text(p.headers.entries[i].value);
+    }
+  }
+  if (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) h["content-type"] = bytes(p.content_type);
+  if (p._flags & AMQP_BASIC_CORRELATION_ID_FLAG) h["correlation-id"] = bytes(p.correlation_id);
+  if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) h["message-id"] = bytes(p.message_id);
+  return h;
+}
+
+}  // namespace
+
+void RabbitConnection::enable_confirms() {
+  amqp_confirm_select(conn_, channel_);
+  check_reply(amqp_get_rpc_reply(conn_), "enable publisher confirms");
+}
+
+void RabbitConnection::publish_confirmed(const std::string& exchange, const std::string& routing_key,
+                                         const std::string& body, const Headers& headers, Millis timeout) {
+  amqp_basic_properties_t props{};
+  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+  props.delivery_mode = 2;
+  std::vector<amqp_table_entry_t> entries;
+  for (const auto& [key, value] : headers) {
+    if (key == "content-type") {
+      props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+      props.content_type = amqp_cstring_bytes(value.c_str());
+    } else if (key == "correlation-id") {
+      props._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+      props.correlation_id = amqp_cstring_bytes(value.c_str());
+    } else if (key == "message-id") {
+      props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+      props.message_id = amqp_cstring_bytes(value.c_str());
+    } else {
+      amqp_table_entry_t e{};
+      e.key = amqp_cstring_bytes(key.c_str());
+      e.value.kind = AMQP_FIELD_KIND_UTF8;
+      e.value.value.bytes = amqp_cstring_bytes(value.c_str());
+      entries.push_back(e);
+    }
+  }
+  if (!entries.empty()) {
+    props._flags |= AMQP_BASIC_HEADERS_FLAG;
+    props.headers = {static_cast<int>(entries.size()), entries.data()};
+  }
+  amqp_bytes_t payload{body.size(), const_cast<char*>(body.data())};
+  const int rc = amqp_basic_publish(conn_, channel_, amqp_cstring_bytes(exchange.c_str()),
+                                    amqp_cstring_bytes(routing_key.c_str()), 1, 0, &props, payload);
+  if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot publish: ") + amqp_error_string2(rc));
+  const unsigned long long tag = next_publish_tag_++;
+
+  // Wait for the confirm of this message. A mandatory message the broker cannot route comes
+  // back as basic.return (with its content) before its basic.ack.
+  bool returned = false;
+  std::string return_text;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) throw RabbitError(0, "the broker did not confirm the message in time");
+    timeval tv = to_timeval(left);
+    amqp_frame_t frame{};
+    const int wait = amqp_simple_wait_frame_noblock(conn_, &frame, &tv);
+    if (wait == AMQP_STATUS_TIMEOUT) continue;
+    if (wait != AMQP_STATUS_OK) throw RabbitError(0, std::string("connection lost: ") + amqp_error_string2(wait));
+    if (frame.frame_type != AMQP_FRAME_METHOD) continue;  // content of a returned message
+    switch (frame.payload.method.id) {
+      case AMQP_BASIC_RETURN_METHOD: {
+        const auto* r = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
+        returned = true;
+        return_text = bytes(r->reply_text);
+        break;
+      }
+      case AMQP_BASIC_ACK_METHOD: {
+        const auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+        if (a->delivery_tag < tag && !a->multiple) break;
+        if (returned) {
+          throw RabbitError(312, "unroutable: exchange '" + exchange + "' has no queue bound for routing key '" +
+                                     routing_key + "' (" + return_text + ")");
+        }
+        return;
+      }
+      case AMQP_BASIC_NACK_METHOD:
+        throw RabbitError(0, "the broker refused the message (nack)");
+      case AMQP_CHANNEL_CLOSE_METHOD: {
+        const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+        const int code = close->reply_code;
+        const std::string text = bytes(close->reply_text);
+        amqp_channel_close_ok_t ok{};
+        amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        throw RabbitError(code, "channel closed by the broker: " + text);
+      }
+      case AMQP_CONNECTION_CLOSE_METHOD: {
+        const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+        throw RabbitError(close->reply_code, "connection closed by the broker: " + bytes(close->reply_text));
+      }
+      default:
+        break;
+    }
+  }
+}
+
 RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {
   amqp_maybe_release_buffers(conn_);
   amqp_envelope_t envelope{};
   timeval tv = to_timeval(timeout);
   const amqp_rpc_reply_t r = amqp_consume_message(conn_, &envelope, &tv, 0);
   if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-    Event e{Event::kDelivery, envelope.delivery_tag, bytes(envelope.message.body)};
+    Event e{Event::kDelivery, envelope.delivery_tag, bytes(envelope.message.body),
+            headers_of(envelope.message.properties)};
     amqp_destroy_envelope(&envelope);
     return e;
   }

@@ -3,6 +3,7 @@
 // reply structs into exceptions with operator-readable messages.
 #include <amqp.h>
 
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -44,11 +45,26 @@ class RabbitConnection {
   void publish_persistent(const std::string& queue, const std::string& body);
   void consume(const std::string& queue, unsigned short prefetch);
   void ack(unsigned long long tag, bool multiple);
+  // Hands a delivery back to the queue for another attempt.
+  void requeue(unsigned long long tag);
+
+  // Message properties as micro-integration headers: content-type, correlation-id,
+  // message-id, and every entry of the AMQP headers table (non-string values as text).
+  using Headers = std::map<std::string, std::string>;
+
+  // Publisher confirms: after this, publish_confirmed() returns only once the broker has
+  // taken responsibility for the message.
+  void enable_confirms();
+  // Persistent, mandatory publish; throws RabbitError if the broker refuses it (nack), cannot
+  // route it (return), or does not confirm within `timeout`.
+  void publish_confirmed(const std::string& exchange, const std::string& routing_key, const std::string& body,
+                         const Headers& headers, Millis timeout);
 
   struct Event {
     enum Kind { kNothing, kDelivery } kind = kNothing;
     unsigned long long tag = 0;
     std::string body;
+    Headers headers;
   };
   // Waits up to `timeout` for a delivery; throws RabbitError if the flow is gone (consumer
   // cancelled, channel or connection closed, heartbeat timeout).
@@ -60,6 +76,7 @@ class RabbitConnection {
 
   amqp_connection_state_t conn_ = nullptr;
   amqp_channel_t channel_ = 0;
+  unsigned long long next_publish_tag_ = 1;  // publisher-confirm sequence on this channel
 };
 
 }  // namespace mi::amqp

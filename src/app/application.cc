@@ -12,6 +12,7 @@
 #include "app/load_configuration.h"
 #include "app/redundancy.h"
 #include "binders/file/file_binder.h"
+#include "binders/rabbit/rabbit_binder.h"
 #include "common/logging.h"
 #include "config/settings.h"
 #include "leader/leader_election.h"
@@ -31,12 +32,13 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitBadConfig = 2;
 
-const std::set<std::string> kComponents = {"app", "config", "leader", "workflow", "binder.file",
-                                           "management"};
+const std::set<std::string> kComponents = {"app",         "config",        "leader",    "workflow",
+                                           "binder.file", "binder.rabbit", "management"};
 
 workflow::BinderRegistry make_binder_registry() {
   workflow::BinderRegistry registry;
   registry.add(std::make_unique<binders::FileBinder>());
+  registry.add(std::make_unique<binders::RabbitBinder>());
   return registry;
 }
 
@@ -50,7 +52,7 @@ void apply_log_levels(const config::Settings& settings, config::Problems& proble
     if (!kComponents.count(name)) {
       problems.push_back({config::ConfigProblem::Severity::kWarning, "logging.level." + name, "",
                           "no such component; components are app, config, leader, workflow, "
-                          "binder.file, management"});
+                          "binder.file, binder.rabbit, management"});
       continue;
     }
     levels[name] = level;

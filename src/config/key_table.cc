@@ -84,7 +84,11 @@ const std::vector<KeySpec> kKeys = {
   {"spring.cloud.stream.default-binder", T::kString, "", {}, {}, {}, false,
    "Binder used by bindings that name none; needed only when several binders are declared."},
   {"spring.cloud.stream.binders.<name>.type", T::kString, "", {}, {}, {}, false,
-   "Binder type of binder <name>: file (more types come with their binders)."},
+   "Binder type of binder <name>: file or rabbit."},
+  {"spring.cloud.stream.rabbit.bindings.input-<id>.consumer.prefetch", T::kInt, "1", 1, 65535, {}, false,
+   "rabbit binder: unacknowledged messages the broker may push ahead to input <id>."},
+  {"spring.cloud.stream.rabbit.bindings.output-<id>.producer.routing-key", T::kString, "", {}, {}, {}, false,
+   "rabbit binder: routing key of output <id>; default: the destination when it is the default exchange (\"\"), else empty."},
   {"spring.cloud.stream.binders.<name>.environment.**", T::kAny, "", {}, {}, {}, false,
    "Settings handed to binder <name>; keys ending in password/secret/token are masked."},
 

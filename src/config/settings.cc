@@ -50,7 +50,8 @@ BindingSettings resolve_binding(const Config& config, const std::string& name, b
     problems.push_back({ConfigProblem::Severity::kError, config.written_key(key),
                         config.origin(key), std::move(message)});
   };
-  if (b.destination.empty()) {
+  // Set but empty is allowed: for the rabbit binder it is the default exchange.
+  if (!config.is_set(prefix + "destination")) {
     report(prefix + "destination", "missing: an enabled workflow needs a destination for " + name);
   }
 
@@ -92,6 +93,9 @@ BindingSettings resolve_binding(const Config& config, const std::string& name, b
     report(chosen_key, "binder '" + chosen +
                            "' is neither declared under spring.cloud.stream.binders nor a "
                            "binder type (available types: " + join(binder_types) + ")");
+  }
+  if (!b.binder_type.empty()) {
+    b.options = config.subtree("spring.cloud.stream." + b.binder_type + ".bindings." + name);
   }
   return b;
 }

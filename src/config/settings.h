@@ -20,6 +20,9 @@ struct BindingSettings {
   std::string binder_name;  // as declared, or the type when a type is named directly
   std::string binder_type;  // e.g. "file"; empty if it could not be resolved
   std::map<std::string, std::string> environment;  // canonical keys below .environment
+  // Binder-specific binding options, canonical keys below
+  // spring.cloud.stream.<binder type>.bindings.<name> (e.g. "consumer.prefetch").
+  std::map<std::string, std::string> options;
 };
 
 struct WorkflowSettings {

@@ -28,8 +28,8 @@ config::WorkflowSettings fake_settings(int id, bool enabled = true) {
   config::WorkflowSettings s;
   s.id = id;
   s.enabled = enabled;
-  s.input = {"input-" + std::to_string(id), "in", "fake", "fake", {}};
-  s.output = {"output-" + std::to_string(id), "out", "fake", "fake", {}};
+  s.input = {"input-" + std::to_string(id), "in", "fake", "fake", {}, {}};
+  s.output = {"output-" + std::to_string(id), "out", "fake", "fake", {}, {}};
   return s;
 }
 

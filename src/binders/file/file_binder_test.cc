@@ -26,7 +26,7 @@ class FileBinderTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(root); }
 
   config::BindingSettings binding(const std::string& name, const std::string& sub) {
-    return {name, (root / sub).string(), "file", "file", {}};
+    return {name, (root / sub).string(), "file", "file", {}, {}};
   }
   static void write(const fs::path& p, const std::string& data) {
     std::ofstream(p, std::ios::binary) << data;

@@ -1,0 +1,123 @@
+// Workflows through the rabbit binder against a real RabbitMQ broker.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "amqp/connection.h"
+#include "instance.h"
+#include "rabbit_broker.h"
+
+namespace mi::integration {
+namespace {
+namespace fs = std::filesystem;
+using amqp::RabbitConnection;
+
+std::unique_ptr<RabbitConnection> connect(int port) {
+  config::BrokerAddress address{"amqp", "127.0.0.1", port, ""};
+  config::SessionSettings session;
+  session.vhost = "/";
+  session.username = "guest";
+  session.password = "guest";
+  session.heartbeat_seconds = 0;
+  return std::make_unique<RabbitConnection>(address, session, Millis{5000});
+}
+
+void publish(int port, const std::string& queue, int count, const std::string& prefix) {
+  auto c = connect(port);
+  c->enable_confirms();
+  for (int i = 0; i < count; ++i) {
+    c->publish_confirmed("", queue, prefix + std::to_string(i),
+                         {{"correlation-id", "corr-" + std::to_string(i)}, {"content-type", "text/plain"},
+                          {"x-custom", "v" + std::to_string(i)}},
+                         Millis{5000});
+  }
+  c->close_gracefully();
+}
+
+// Takes every message from `queue` (until none arrives for `quiet`), acknowledging them.
+std::vector<RabbitConnection::Event> drain(int port, const std::string& queue, size_t expected) {
+  auto c = connect(port);
+  c->consume(queue, 500);
+  std::vector<RabbitConnection::Event> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (out.size() < expected && std::chrono::steady_clock::now() < deadline) {
+    auto e = c->next_event(Millis{200});
+    if (e.kind != RabbitConnection::Event::kDelivery) continue;
+    c->ack(e.tag, false);
+    out.push_back(std::move(e));
+  }
+  c->close_gracefully();
+  return out;
+}
+
+std::string config_yaml(int http_port, int broker_port, const fs::path& dir) {
+  const std::string env = "{type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: " +
+                          std::to_string(broker_port) + ", username: guest, password: guest}}}";
+  return "server: {address: 127.0.0.1, port: " + std::to_string(http_port) + "}\n" + R"(
+solace.connector:
+  security.users: [{name: reader, password: reader-secret-pw}]
+  workflows: {0: {enabled: true}, 1: {enabled: true}, 2: {enabled: true}, 3: {enabled: true}}
+spring.cloud.stream:
+  binders:
+    broker: )" + env + R"(
+    disk: {type: file}
+  bindings:
+    input-0: {destination: src, binder: broker}
+    output-0: {destination: "", binder: broker}
+    input-1: {destination: )" + (dir / "to-rabbit").string() + R"(, binder: disk}
+    output-1: {destination: "", binder: broker}
+    input-2: {destination: from-file, binder: broker}
+    output-2: {destination: )" + (dir / "from-rabbit").string() + R"(, binder: disk}
+    input-3: {destination: src-unroutable, binder: broker}
+    output-3: {destination: amq.direct, binder: broker}
+  rabbit.bindings:
+    input-0.consumer.prefetch: 20
+    output-0.producer.routing-key: dst
+    output-1.producer.routing-key: from-file
+    output-3.producer.routing-key: bound-to-nothing
+)";
+}
+
+TEST(RabbitBinder, MovesMessagesBetweenQueuesAndFilesWithHeadersAndConfirms) {
+  TempDir root("rabbit-binder");
+  RabbitBroker broker(root.path() / "broker");
+  broker.start();
+  for (const char* q : {"src", "dst", "from-file", "src-unroutable"}) declare_queue(broker.port(), q, false);
+  publish(broker.port(), "src", 300, "m");
+  publish(broker.port(), "src-unroutable", 1, "stuck");
+  fs::create_directories(root.path() / "to-rabbit");
+  write_file(root.path() / "to-rabbit" / "file-1", "from a file");
+
+  const int port = free_port();
+  Instance instance(root.path(), config_yaml(port, broker.port(), root.path()), port);
+
+  // rabbit -> rabbit: all 300, in order, with properties and headers.
+  const auto moved = drain(broker.port(), "dst", 300);
+  ASSERT_EQ(moved.size(), 300u) << instance.process().log();
+  for (size_t i = 0; i < moved.size(); ++i) {
+    EXPECT_EQ(moved[i].body, "m" + std::to_string(i));
+    EXPECT_EQ(moved[i].headers.at("correlation-id"), "corr-" + std::to_string(i));
+    EXPECT_EQ(moved[i].headers.at("content-type"), "text/plain");
+    EXPECT_EQ(moved[i].headers.at("x-custom"), "v" + std::to_string(i));
+  }
+  // file -> rabbit -> file: the payload and the file name arrive.
+  ASSERT_TRUE(eventually([&] { return fs::exists(root.path() / "from-rabbit" / "file-1"); })) << instance.process().log();
+  EXPECT_EQ(read_file(root.path() / "from-rabbit" / "file-1"), "from a file");
+  EXPECT_FALSE(fs::exists(root.path() / "to-rabbit" / "file-1"));
+  // An unroutable message is never acknowledged: it stays in its source queue.
+  auto client = instance.client();
+  ASSERT_TRUE(eventually([&] {
+    auto res = client.Get("/actuator/workflows/3");
+    return res && nlohmann::json::parse(res->body)["messages"]["failed"].get<int>() >= 1;
+  })) << instance.process().log();
+  auto res = client.Get("/actuator/workflows/3");
+  EXPECT_NE(res->body.find("unroutable"), std::string::npos) << res->body;
+  EXPECT_EQ(nlohmann::json::parse(res->body)["messages"]["delivered"], 0);
+  instance.process().signal(SIGTERM);
+  EXPECT_EQ(instance.process().wait_exit(std::chrono::seconds(20)), 0);
+  const auto stuck = drain(broker.port(), "src-unroutable", 1);
+  ASSERT_EQ(stuck.size(), 1u);
+  EXPECT_EQ(stuck[0].body, "stuck0");
+}
+
+}  // namespace
+}  // namespace mi::integration
