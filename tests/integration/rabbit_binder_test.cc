@@ -176,5 +176,73 @@ spring.cloud.stream:
               arrived.size() - distinct.size());
 }
 
+TEST(RabbitBinder, KillNineOfTheActiveUnderLoadLosesNothing) {
+  TempDir root("rabbit-failover-load");
+  RabbitBroker broker(root.path() / "broker");
+  broker.start();
+  declare_queue(broker.port(), "mgmt", true);
+  declare_queue(broker.port(), "in", false);
+  declare_queue(broker.port(), "out", false);
+  constexpr int kMessages = 1500;
+  std::thread producer([&] {
+    for (int batch = 0; batch < kMessages / 50; ++batch) {
+      publish(broker.port(), "in", 50, "b" + std::to_string(batch) + "-");
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+  });
+  const std::string data = "{type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: " +
+                           std::to_string(broker.port()) + "}}}";
+  std::vector<std::unique_ptr<Instance>> instances;
+  for (int i = 0; i < 2; ++i) {
+    const fs::path dir = root.path() / ("i" + std::to_string(i));
+    fs::create_directories(dir);
+    const int port = free_port();
+    instances.push_back(std::make_unique<Instance>(dir, "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
+solace.connector:
+  management:
+    leader-election.mode: active_standby
+    queue: mgmt
+    session: {host: 'amqp://127.0.0.1:)" + std::to_string(broker.port()) + R"(', client-username: guest, client-password: guest}
+  security.users: [{name: reader, password: reader-secret-pw}]
+  workflows.0.enabled: true
+spring.cloud.stream:
+  binders.data: )" + data + R"(
+  bindings:
+    input-0: {destination: in, binder: data}
+    output-0: {destination: "", binder: data}
+  rabbit.bindings.output-0.producer.routing-key: out
+)", port));
+  }
+  auto delivered = [&](Instance& i) {
+    auto res = i.client().Get("/actuator/workflows/0");
+    return res ? nlohmann::json::parse(res->body)["messages"]["delivered"].get<int>() : 0;
+  };
+  auto is_active = [&](Instance& i) {
+    auto res = i.client().Get("/actuator/leaderelection");
+    return res && res->body.find("\"active\"") != std::string::npos;
+  };
+  size_t active = 2;
+  ASSERT_TRUE(eventually([&] {
+    for (size_t i = 0; i < 2; ++i)
+      if (is_active(*instances[i]) && delivered(*instances[i]) > 200) active = i;
+    return active < 2;
+  }, std::chrono::seconds(30)));
+  instances[active]->process().signal(SIGKILL);  // mid-stream
+  Instance& survivor = *instances[1 - active];
+  producer.join();
+  const auto arrived = drain(broker.port(), "out", kMessages);
+  std::set<std::string> distinct;
+  std::set<std::string> epochs;
+  for (const auto& e : arrived) {
+    distinct.insert(e.body);
+    epochs.insert(e.headers.count("x-leader-epoch") ? e.headers.at("x-leader-epoch") : "none");
+  }
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kMessages)) << survivor.process().log();
+  EXPECT_EQ(epochs.size(), 2u) << "messages of both terms, each stamped with its epoch";
+  EXPECT_EQ(epochs.count("none"), 0u);
+  std::printf("kill -9 under load: %d messages, lost %d, duplicates %zu\n", kMessages,
+              kMessages - static_cast<int>(distinct.size()), arrived.size() - distinct.size());
+}
+
 }  // namespace
 }  // namespace mi::integration
