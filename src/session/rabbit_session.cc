@@ -180,6 +180,19 @@ std::string RabbitSession::serve() {
   SteadyTime next_refresh{};
   SteadyTime next_standby_check = clock_.now() + kStandbyCheck;
   int undelivered_checks = 0;
+  // Delivery tags received and not yet acknowledged. Acknowledged one by one: a multiple
+  // ack would name a tag that may already be settled, which the broker treats as an error.
+  std::vector<unsigned long long> unacked;
+  auto ack_below = [&](unsigned long long tag) {
+    for (auto it = unacked.begin(); it != unacked.end();) {
+      if (*it < tag) {
+        connection_->ack(*it, false);
+        it = unacked.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
 
   auto claim = [&](SteadyTime now) {
     epoch = max_seen + 1;
@@ -236,10 +249,11 @@ std::string RabbitSession::serve() {
       continue;
     }
     now = clock_.now();
+    unacked.push_back(event.tag);
     if (token->owner == instance_id_ && token->seq == expected_seq) {
       // Our own token came back: the broker stored it and still delivers to us. Earlier
       // tokens are done with.
-      if (event.tag > 1) connection_->ack(event.tag - 1, true);
+      ack_below(event.tag);
       if (phase == Phase::kClaiming) {
         phase = Phase::kActive;
         active_ = true;
@@ -263,6 +277,7 @@ std::string RabbitSession::serve() {
     } else if (phase == Phase::kActive) {
       if (token->epoch > epoch) return "a token of a later term (" + std::to_string(token->epoch) + ") appeared";
       connection_->ack(event.tag, false);  // a stale or seed token
+      unacked.pop_back();
     }
   }
 }
