@@ -191,6 +191,7 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
   session.reconnect_wait = Millis{config.get_int(p + "reconnect-retry-wait-in-millis")};
   session.heartbeat_seconds = static_cast<int>(config.get_int(p + "heartbeat-interval-in-seconds"));
   session.trust_store = config.get_string(p + "ssl-trust-store");
+  session.token_refresh = Millis{config.get_int(p + "token-refresh-interval-in-millis")};
   for (const auto& [key, value] : config.subtree("solace.connector.management.session")) {
     const std::string full = "solace.connector.management.session." + key;
     const KeySpec* spec = find_spec(full);

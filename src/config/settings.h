@@ -59,6 +59,7 @@ struct SessionSettings {
   int connect_retries_per_host = 20;
   Millis reconnect_wait{3000};
   int heartbeat_seconds = 1;
+  Millis token_refresh{60000};
   std::string trust_store;
   std::vector<std::string> ignored_keys;  // vendor session properties that mean nothing here
 

@@ -12,7 +12,6 @@ using amqp::RabbitError;
 namespace {
 
 constexpr unsigned short kPrefetch = 100;  // a new active sees every token at once
-constexpr Millis kTokenRefresh{60000};     // far below RabbitMQ's 30 min consumer_timeout
 constexpr Millis kMaxPoll{50};
 // A standby checks this often that the token is not lying undelivered in the queue (which
 // would mean the broker's single-active-consumer state is stuck, e.g. after a restart).
@@ -226,7 +225,7 @@ std::string RabbitSession::serve() {
       if (now >= next_refresh) {
         expected_seq = ++seq_;
         connection_->publish_persistent(queue_, format_token({epoch, instance_id_, expected_seq}));
-        next_refresh = now + kTokenRefresh;
+        next_refresh = now + settings_.token_refresh;
       }
       now = clock_.now();
       wait = std::min(wait, std::max(Millis{1}, std::chrono::duration_cast<Millis>(next_probe - now)));
@@ -260,7 +259,7 @@ std::string RabbitSession::serve() {
         gate_.open_until(claim_sent + lease_, epoch);
         set_status(SessionHealth::kBound, "active on management queue '" + queue_ + "'");
         next_probe = now;
-        next_refresh = now + kTokenRefresh;
+        next_refresh = now + settings_.token_refresh;
         logger("leader")->info("management session: flow active, term epoch {}", epoch);
         listener_->flow_active(epoch);
       }

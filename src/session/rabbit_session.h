@@ -17,8 +17,9 @@
 // confirmed request. So its lease always ends at least half a heartbeat before the broker
 // could promote anyone else; when it ends, the gate closes and the workflows stop.
 //
-// The token is republished every minute, so the broker's consumer_timeout (30 minutes for a
-// delivery held unacknowledged) never closes the active channel.
+// The token is republished every session.token-refresh-interval-in-millis (1 minute), so the
+// broker's consumer_timeout (30 minutes for a delivery held unacknowledged) never closes the
+// active channel.
 #include <deque>
 #include <memory>
 #include <mutex>

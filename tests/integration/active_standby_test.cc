@@ -337,6 +337,23 @@ TEST_F(ActiveStandby, SigtermOfTheActiveHandsOverAtOnceWithoutOverlap) {
   expect_no_overlap({active_intervals(a.process().log(), now_ms()), active_intervals(b.process().log(), now_ms())});
 }
 
+TEST_F(ActiveStandby, TermOutlivesTheBrokersConsumerTimeout) {
+  // The broker closes a channel that holds a delivery unacknowledged longer than
+  // consumer_timeout; here 3 s, checked every second. The token is refreshed every second.
+  broker->stop();
+  broker->set_config("consumer_timeout = 3000\n");
+  broker->set_advanced_config("[{rabbit, [{channel_tick_interval, 1000}]}].");
+  broker->start();
+  declare_queue(broker->port(), "mgmt", true);
+  Instance& a = add_instance(broker->url(), "mgmt", "        token-refresh-interval-in-millis: 1000\n");
+  ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
+  const auto epoch = get(a, "/actuator/leaderelection")["term"]["epoch"];
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  EXPECT_EQ(state(a), "active");
+  EXPECT_EQ(get(a, "/actuator/leaderelection")["term"]["epoch"], epoch);
+  EXPECT_EQ(a.process().log().find("flow inactive"), std::string::npos) << a.process().log();
+}
+
 TEST_F(ActiveStandby, AdminCanAskTheActiveToYield) {
   declare_queue(broker->port(), "mgmt", true);
   Instance& a = add_instance(broker->url(), "mgmt");

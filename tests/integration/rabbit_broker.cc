@@ -45,9 +45,10 @@ RabbitBroker::~RabbitBroker() {
 
 void RabbitBroker::start() {
   write_file(dir_ / "rabbitmq.conf", config_);
+  write_file(dir_ / "advanced.config", advanced_ + "\n");
   if (const passwd* pw = getpwnam("rabbitmq")) {
-    if (chown((dir_ / "rabbitmq.conf").c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-      throw std::runtime_error("cannot chown rabbitmq.conf");
+    for (const char* f : {"rabbitmq.conf", "advanced.config"}) {
+      if (chown((dir_ / f).c_str(), pw->pw_uid, pw->pw_gid) != 0) throw std::runtime_error("cannot chown config");
     }
   }
   const std::map<std::string, std::string> env = {
@@ -60,6 +61,7 @@ void RabbitBroker::start() {
       {"RABBITMQ_DIST_PORT", std::to_string(dist_port_)},
       {"RABBITMQ_ENABLED_PLUGINS_FILE", (dir_ / "enabled_plugins").string()},
       {"RABBITMQ_CONFIG_FILE", (dir_ / "rabbitmq").string()},  // rabbitmq.conf
+      {"RABBITMQ_ADVANCED_CONFIG_FILE", (dir_ / "advanced.config").string()},
   };
   process_ = std::make_unique<Process>(
       "/usr/bin/setpriv",

@@ -15,6 +15,8 @@ class RabbitBroker {
 
   // rabbitmq.conf lines for the next start (e.g. a TLS listener); empty: defaults.
   void set_config(const std::string& rabbitmq_conf) { config_ = rabbitmq_conf; }
+  // Erlang terms for advanced.config, e.g. "[{rabbit, [{channel_tick_interval, 1000}]}]."
+  void set_advanced_config(const std::string& terms) { advanced_ = terms; }
   void start();  // returns when the AMQP port accepts connections; throws on timeout
   void stop();   // graceful; returns when the AMQP port is closed
   int port() const { return port_; }
@@ -28,6 +30,7 @@ class RabbitBroker {
   int port_;
   int dist_port_;
   std::string config_;
+  std::string advanced_ = "[].";
   std::unique_ptr<Process> process_;
 };
 
