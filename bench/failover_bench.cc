@@ -22,6 +22,7 @@ std::string config(int port, const std::string& host, const fs::path& shared) {
   return "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
 logging.level.root: WARN
 logging.level.workflow: INFO
+logging.level.leader: INFO
 solace.connector:
   management:
     leader-election.mode: active_standby
