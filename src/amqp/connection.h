@@ -40,7 +40,9 @@ class RabbitConnection {
   QueueInfo declare_passive(const std::string& queue);
   // Throws RabbitError(406) naming the problem if the queue is not single-active-consumer.
   void check_single_active_consumer(const std::string& queue);
-  void declare_management_queue(const std::string& queue);  // quorum + single active consumer
+  // Durable; a management queue is a quorum queue with single active consumer, any other
+  // a plain classic queue.
+  void declare_queue(const std::string& queue, bool management);
 
   void publish_persistent(const std::string& queue, const std::string& body);
   void consume(const std::string& queue, unsigned short prefetch);

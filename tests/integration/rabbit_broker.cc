@@ -1,7 +1,7 @@
 #include "rabbit_broker.h"
 
-#include <amqp.h>
-#include <amqp_tcp_socket.h>
+#include "amqp/connection.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -96,25 +96,15 @@ std::string RabbitBroker::ctl(const std::string& args) const {
 }
 
 void declare_queue(int port, const std::string& name, bool single_active_consumer) {
-  amqp_connection_state_t conn = amqp_new_connection();
-  amqp_socket_t* socket = amqp_tcp_socket_new(conn);
-  if (amqp_socket_open(socket, "127.0.0.1", port) != AMQP_STATUS_OK) throw std::runtime_error("cannot connect");
-  if (amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type != AMQP_RESPONSE_NORMAL)
-    throw std::runtime_error("cannot log in");
-  amqp_channel_open(conn, 1);
-  amqp_table_entry_t e[2]{};
-  e[0].key = amqp_cstring_bytes("x-queue-type");
-  e[0].value.kind = AMQP_FIELD_KIND_UTF8;
-  e[0].value.value.bytes = amqp_cstring_bytes("quorum");
-  e[1].key = amqp_cstring_bytes("x-single-active-consumer");
-  e[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-  e[1].value.value.boolean = 1;
-  amqp_table_t table{single_active_consumer ? 2 : 0, single_active_consumer ? e : nullptr};
-  amqp_queue_declare(conn, 1, amqp_cstring_bytes(name.c_str()), 0, 1, 0, 0, table);
-  const bool ok = amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL;
-  amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
-  amqp_destroy_connection(conn);
-  if (!ok) throw std::runtime_error("cannot declare queue " + name);
+  config::BrokerAddress address{"amqp", "127.0.0.1", port, ""};
+  config::SessionSettings session;
+  session.vhost = "/";
+  session.username = "guest";
+  session.password = "guest";
+  session.heartbeat_seconds = 0;
+  amqp::RabbitConnection connection(address, session, Millis{5000});
+  connection.declare_queue(name, single_active_consumer);
+  connection.close_gracefully();
 }
 
 }  // namespace mi::integration
