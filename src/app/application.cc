@@ -33,7 +33,7 @@ constexpr int kExitFailure = 1;
 constexpr int kExitBadConfig = 2;
 
 const std::set<std::string> kComponents = {"app",         "config",        "leader",    "workflow",
-                                           "binder.file", "binder.rabbit", "management"};
+                                           "binder.file", "binder.rabbit", "binder.mqtt", "management"};
 
 workflow::BinderRegistry make_binder_registry() {
   workflow::BinderRegistry registry;
@@ -52,7 +52,7 @@ void apply_log_levels(const config::Settings& settings, config::Problems& proble
     if (!kComponents.count(name)) {
       problems.push_back({config::ConfigProblem::Severity::kWarning, "logging.level." + name, "",
                           "no such component; components are app, config, leader, workflow, "
-                          "binder.file, binder.rabbit, management"});
+                          "binder.file, binder.rabbit, binder.mqtt, management"});
       continue;
     }
     levels[name] = level;

@@ -100,6 +100,31 @@ BindingSettings resolve_binding(const Config& config, const std::string& name, b
   return b;
 }
 
+// Acknowledgment keys of one workflow, each falling back to the default-workflow key; and
+// the retry keys of its input binding.
+void resolve_delivery(const Config& config, WorkflowSettings& w, Problems& problems) {
+  const std::string own = "solace.connector.workflows." + std::to_string(w.id) + ".acknowledgment.";
+  const std::string fallback = "solace.connector.default.workflow.acknowledgment.";
+  auto key = [&](const std::string& leaf) { return config.is_set(own + leaf) ? own + leaf : fallback + leaf; };
+  w.acknowledgment.publish_async = config.get_bool(key("publish-async"));
+  w.acknowledgment.back_pressure_threshold = static_cast<int>(config.get_int(key("back-pressure-threshold")));
+  const long long timeout = config.get_int(key("publish-timeout"));
+  // -1 = forever; a century is forever for a deadline and cannot overflow steady_clock.
+  w.acknowledgment.publish_timeout = timeout < 0 ? Millis{100LL * 365 * 24 * 3600 * 1000} : Millis{timeout};
+
+  const std::string retry = "spring.cloud.stream.bindings." + w.input.name + ".consumer.";
+  w.retry.max_attempts = static_cast<int>(config.get_int(retry + "max-attempts"));
+  w.retry.initial_interval = Millis{config.get_int(retry + "back-off-initial-interval")};
+  w.retry.max_interval = Millis{config.get_int(retry + "back-off-max-interval")};
+  w.retry.multiplier = config.get_double(retry + "back-off-multiplier");
+  if (w.enabled && w.retry.max_interval < w.retry.initial_interval) {
+    problems.push_back({ConfigProblem::Severity::kError, config.written_key(retry + "back-off-max-interval"),
+                        config.origin(retry + "back-off-max-interval"),
+                        "must be >= back-off-initial-interval (" + std::to_string(w.retry.initial_interval.count()) +
+                            ")"});
+  }
+}
+
 std::vector<UserSettings> resolve_users(const Config& config, Problems& problems) {
   std::vector<UserSettings> users;
   const std::string prefix = "solace.connector.security.users";
@@ -289,6 +314,7 @@ Settings build_settings(const Config& config, const std::set<std::string>& binde
     w.enabled = config.get_bool("solace.connector.workflows." + std::to_string(id) + ".enabled");
     w.input = resolve_binding(config, "input-" + std::to_string(id), w.enabled, binder_types, problems);
     w.output = resolve_binding(config, "output-" + std::to_string(id), w.enabled, binder_types, problems);
+    resolve_delivery(config, w, problems);
     s.workflows.push_back(std::move(w));
   }
 

@@ -25,11 +25,32 @@ struct BindingSettings {
   std::map<std::string, std::string> options;
 };
 
+// solace.connector.workflows.<id>.acknowledgment.* (or the default under
+// solace.connector.default.workflow.acknowledgment.*).
+struct AcknowledgmentSettings {
+  // false: one message at a time; true: up to back_pressure_threshold in flight.
+  bool publish_async = false;
+  int back_pressure_threshold = 255;
+  Millis publish_timeout{600000};  // how long the output may take to confirm; -1 in config = forever
+  int window() const { return publish_async ? back_pressure_threshold : 1; }
+};
+
+// What happens when the output refuses a message (Spring Cloud Stream's consumer retry keys
+// on the input binding: spring.cloud.stream.bindings.input-<id>.consumer.*).
+struct RetrySettings {
+  int max_attempts = 3;  // attempts per message before it is dead-lettered or handed back
+  Millis initial_interval{1000};
+  Millis max_interval{10000};
+  double multiplier = 2.0;
+};
+
 struct WorkflowSettings {
   int id = 0;
   bool enabled = false;
   BindingSettings input;
   BindingSettings output;
+  AcknowledgmentSettings acknowledgment;
+  RetrySettings retry;
 };
 
 struct UserSettings {

@@ -27,6 +27,7 @@ HealthStatus workflow_health(const workflow::Workflow& w, bool instance_active) 
       !w.last_error().empty()) {
     return HealthStatus::kDown;
   }
+  if (state == WorkflowState::kRunning && w.reconnecting()) return HealthStatus::kReconnecting;
   return HealthStatus::kUp;
 }
 
@@ -43,6 +44,7 @@ HealthReport health(const ManagementContext& context) {
     workflows_status = std::min(workflows_status, s);
     nlohmann::json details = {{"state", std::string(workflow::to_string(w->state()))},
                               {"enabled", w->settings().enabled}};
+    if (s == HealthStatus::kReconnecting) details["connection"] = "reconnecting";
     if (const std::string error = w->last_error(); !error.empty()) details["error"] = error;
     workflow_components["workflow-" + std::to_string(w->id())] = {
         {"status", std::string(to_string(s))}, {"details", details}};

@@ -1,4 +1,5 @@
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -103,13 +104,44 @@ std::string prometheus_text(const ManagementContext& context) {
       {"solace_connector_workflow_messages_fenced_total",
        "Messages handed back to the input because leadership was not confirmed.",
        &workflow::WorkflowCounters::fenced},
+      {"solace_connector_workflow_messages_retried_total",
+       "Further attempts on messages the output refused.", &workflow::WorkflowCounters::retried},
+      {"solace_connector_workflow_messages_dead_lettered_total",
+       "Messages refused max-attempts times and moved to the input's dead-letter destination.",
+       &workflow::WorkflowCounters::dead_lettered},
+      {"solace_connector_workflow_messages_in_flight",
+       "Messages taken from the input and not yet settled.", &workflow::WorkflowCounters::in_flight},
   };
   for (const auto& c : counters) {
-    m.family(c.name, "counter", c.help);
+    const bool gauge = std::string_view(c.name).ends_with("_in_flight");
+    m.family(c.name, gauge ? "gauge" : "counter", c.help);
     for (const auto& w : workflows) {
       m.sample(c.name, label("workflow_id", std::to_string(w->id())),
                static_cast<double>(w->counters().*c.field));
     }
+  }
+
+  m.family("solace_connector_workflow_reconnecting", "gauge",
+           "1 while the workflow's input or output broker is unreachable and it is reconnecting.");
+  for (const auto& w : workflows) {
+    m.sample("solace_connector_workflow_reconnecting", label("workflow_id", std::to_string(w->id())),
+             w->reconnecting() ? 1 : 0);
+  }
+  // The Java products' timer solace.connector.process, as a Prometheus histogram.
+  m.family("solace_connector_process_seconds", "histogram",
+           "From taking a message off the input to acknowledging it after the output stored it.");
+  for (const auto& w : workflows) {
+    const auto h = w->latency().snapshot();
+    const std::string id = label("workflow_id", std::to_string(w->id()));
+    for (std::size_t i = 0; i < LatencyHistogram::kBoundsSeconds.size(); ++i) {
+      m.sample("solace_connector_process_seconds_bucket",
+               id + "," + label("le", fmt::format("{}", LatencyHistogram::kBoundsSeconds[i])),
+               static_cast<double>(h.cumulative[i]));
+    }
+    m.sample("solace_connector_process_seconds_bucket", id + "," + label("le", "+Inf"),
+             static_cast<double>(h.count()));
+    m.sample("solace_connector_process_seconds_sum", id, h.sum_seconds);
+    m.sample("solace_connector_process_seconds_count", id, static_cast<double>(h.count()));
   }
 
   const ProcessStats p = read_process_stats();

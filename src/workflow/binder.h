@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/fencing_gate.h"
@@ -36,6 +37,26 @@ class FencedError : public BindingError {
   using BindingError::BindingError;
 };
 
+// The output's broker refused this particular message (unroutable, too large, nacked): the
+// connection is fine and other messages may pass. Any other BindingError from an output
+// means the output itself is unavailable.
+class RefusedError : public BindingError {
+ public:
+  using BindingError::BindingError;
+};
+
+enum class SendResult {
+  kDelivered,    // durably stored / confirmed
+  kFenced,       // not sent: leadership was not confirmed
+  kRefused,      // the broker refused this message; retry it, then dead-letter it
+  kUnavailable,  // the output is down or did not confirm in time; not known to be stored
+};
+
+struct SendOutcome {
+  SendResult result = SendResult::kUnavailable;
+  std::string error;  // why, unless delivered
+};
+
 class InputBinding {
  public:
   virtual ~InputBinding() = default;
@@ -46,6 +67,10 @@ class InputBinding {
   virtual void ack(const Delivery& delivery) = 0;
   // The output failed: the input keeps the message for a later attempt.
   virtual void reject(const Delivery& delivery) = 0;
+  // Moves a message the output keeps refusing to the input's dead-letter destination and
+  // acknowledges it. False (message untouched) if the binding has no such destination;
+  // throws BindingError if it has one but could not store the message there.
+  virtual bool dead_letter(const Delivery&, const std::string& /*reason*/) { return false; }
   virtual void close() = 0;
 };
 
@@ -59,6 +84,12 @@ class OutputBinding {
   // is thrown, so a process that was frozen mid-send does not finish the send after it lost
   // its leadership.
   virtual void send(const Message& message, const FencingGate* fence) = 0;
+  // Sends several messages and waits up to `timeout` for all of them to be stored; one
+  // outcome per message, in order. Outputs that can pipeline (publisher confirms, PUBACK)
+  // override this; the default sends one by one and stops at the first failure (the rest
+  // are reported unavailable, not sent).
+  virtual std::vector<SendOutcome> send_batch(const std::vector<const Message*>& messages, const FencingGate* fence,
+                                              Millis timeout);
   virtual void close() = 0;
 };
 

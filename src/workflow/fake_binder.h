@@ -15,7 +15,11 @@ struct FakeBroker {
   std::vector<Message> unacked;         // delivered, neither acked nor rejected
   std::vector<Message> acked;
   std::vector<Message> stored;          // output side
-  int output_failures_to_inject = 0;    // next N sends throw
+  int output_failures_to_inject = 0;    // next N sends throw: output unavailable
+  std::string poison_payload;           // sends of this payload are always refused
+  bool dead_letter_enabled = false;     // the input has a dead-letter destination
+  std::vector<Message> dead_letters;
+  std::vector<std::size_t> batch_sizes;  // of every send_batch call
   bool fail_open = false;
   int rejects = 0;
 };
@@ -45,6 +49,15 @@ class FakeInput final : public InputBinding {
     broker_.queue.push_front(d.message);
     erase_unacked(d);
   }
+  bool dead_letter(const Delivery& d, const std::string& reason) override {
+    std::lock_guard lock(broker_.mutex);
+    if (!broker_.dead_letter_enabled) return false;
+    Message m = d.message;
+    m.headers["x-exception-message"] = reason;
+    broker_.dead_letters.push_back(m);
+    erase_unacked(d);
+    return true;
+  }
   void close() override {}
 
  private:
@@ -68,9 +81,20 @@ class FakeOutput final : public OutputBinding {
     std::lock_guard lock(broker_.mutex);
     if (broker_.output_failures_to_inject > 0) {
       --broker_.output_failures_to_inject;
-      throw BindingError("fake output refused");
+      throw BindingError("fake output unavailable");
+    }
+    if (!broker_.poison_payload.empty() && m.payload == broker_.poison_payload) {
+      throw RefusedError("fake output refused " + m.payload);
     }
     broker_.stored.push_back(m);
+  }
+  std::vector<SendOutcome> send_batch(const std::vector<const Message*>& messages, const FencingGate* fence,
+                                      Millis timeout) override {
+    {
+      std::lock_guard lock(broker_.mutex);
+      broker_.batch_sizes.push_back(messages.size());
+    }
+    return OutputBinding::send_batch(messages, fence, timeout);
   }
   void close() override {}
 

@@ -9,8 +9,6 @@ namespace {
 
 // How long one receive() may block: bounds how fast the worker notices stop and pause.
 constexpr Millis kReceivePoll{100};
-constexpr Millis kFirstRetryDelay{100};
-constexpr Millis kMaxRetryDelay{5000};
 constexpr Millis kFencedPause{50};
 
 }  // namespace
@@ -132,8 +130,11 @@ std::string Workflow::last_error() const {
 }
 
 WorkflowCounters Workflow::counters() const {
-  return {received_.load(), delivered_.load(), failed_.load(), fenced_.load()};
+  return {received_.load(), delivered_.load(),      failed_.load(),   retried_.load(),
+          dead_lettered_.load(), fenced_.load(), in_flight_.load()};
 }
+
+bool Workflow::reconnecting() const { return input_down_.load() || output_down_.load(); }
 
 void Workflow::record_error(const std::string& message) {
   last_error_ = message;
@@ -146,8 +147,48 @@ void Workflow::wait_interruptibly(Millis duration) {
                   [this] { return stop_requested_ || state_ == WorkflowState::kPaused; });
 }
 
+bool Workflow::wait_unless_stopping(Millis duration) {
+  std::unique_lock lock(mutex_);
+  clock_.wait_for(lock, cv_, duration, [this] { return stop_requested_; });
+  return !stop_requested_;
+}
+
+Millis Workflow::next_delay(Millis delay) const {
+  const double grown = static_cast<double>(delay.count()) * settings_.retry.multiplier;
+  return std::min(Millis{static_cast<long long>(grown)}, settings_.retry.max_interval);
+}
+
+void Workflow::set_down(bool input_side, bool down, const std::string& why) {
+  auto& flag = input_side ? input_down_ : output_down_;
+  const bool was = flag.exchange(down);
+  if (down) {
+    std::lock_guard lock(mutex_);
+    record_error(std::string(input_side ? "input" : "output") + " unavailable, reconnecting: " + why);
+  } else if (was) {
+    logger("workflow")->info("workflow {}: {} reconnected", settings_.id, input_side ? "input" : "output");
+  }
+}
+
+void Workflow::settle(const Delivery& delivery, bool acknowledge) {
+  try {
+    if (acknowledge) {
+      input_->ack(delivery);
+    } else {
+      input_->reject(delivery);
+    }
+  } catch (const std::exception& e) {
+    // The input's broker is gone; it redelivers whatever was not acknowledged.
+    set_down(true, true, std::string("cannot settle a message: ") + e.what());
+  }
+}
+
 void Workflow::run() {
-  Millis retry_delay = kFirstRetryDelay;
+  // Broker outages (either side) and poison messages back off the same way, so neither a
+  // dead broker nor a message that can never be delivered makes the worker spin.
+  Millis outage_delay = settings_.retry.initial_interval;
+  const std::size_t window = static_cast<std::size_t>(std::max(1, settings_.acknowledgment.window()));
+  bool probing = false;  // after an outage: one message at a time until one gets through
+  std::vector<InHand> batch;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -155,59 +196,165 @@ void Workflow::run() {
       cv_.wait(lock, [this] { return stop_requested_ || state_ != WorkflowState::kPaused; });
       if (stop_requested_) break;
     }
-    std::optional<Delivery> delivery;
+    batch.clear();
     try {
-      delivery = input_->receive(kReceivePoll);
-    } catch (const std::exception& e) {
-      {
-        std::lock_guard lock(mutex_);
-        record_error(std::string("input failed: ") + e.what());
+      auto first = input_->receive(kReceivePoll);
+      set_down(true, false, "");
+      if (!first) continue;
+      batch.push_back({std::move(*first), clock_.now()});
+      // Take what is already waiting, up to the window, without blocking.
+      const std::size_t limit = probing ? 1 : window;
+      while (batch.size() < limit) {
+        auto more = input_->receive(Millis{0});
+        if (!more) break;
+        batch.push_back({std::move(*more), clock_.now()});
       }
-      wait_interruptibly(retry_delay);
-      retry_delay = std::min(retry_delay * 2, kMaxRetryDelay);
+    } catch (const std::exception& e) {
+      // Deliveries of a broken input connection are returned to the queue by its broker.
+      set_down(true, true, e.what());
+      wait_interruptibly(outage_delay);
+      outage_delay = next_delay(outage_delay);
       continue;
     }
-    if (!delivery) continue;
-    ++received_;
-    if (gate_ && !gate_->allows(clock_.now())) {
-      // Leadership is not confirmed (lease ran out, or lost): hand the message back.
-      ++fenced_;
-      input_->reject(*delivery);
-      wait_interruptibly(kFencedPause);
-      continue;
-    }
-    try {
-      if (gate_ && gate_->epoch() > 0) {
-        delivery->message.headers[kLeaderEpochHeader] = std::to_string(gate_->epoch());
-      }
-      output_->send(delivery->message, gate_);
-      input_->ack(*delivery);
-      ++delivered_;
-      retry_delay = kFirstRetryDelay;
-    } catch (const FencedError&) {
-      ++fenced_;
-      input_->reject(*delivery);
-      wait_interruptibly(kFencedPause);
-    } catch (const std::exception& e) {
-      ++failed_;
-      try {
-        input_->reject(*delivery);
-      } catch (const std::exception& reject_error) {
-        logger("workflow")->error("workflow {}: cannot return message to input: {}", settings_.id,
-                                  reject_error.what());
-      }
-      {
-        std::lock_guard lock(mutex_);
-        record_error(std::string("output failed, message kept at input: ") + e.what());
-      }
-      // Back off so a broken output or a poison message cannot make the worker spin.
-      wait_interruptibly(retry_delay);
-      retry_delay = std::min(retry_delay * 2, kMaxRetryDelay);
+    received_ += batch.size();
+    if (process(batch)) {
+      outage_delay = settings_.retry.initial_interval;
+      probing = false;
+    } else {
+      probing = true;
+      wait_interruptibly(outage_delay);
+      outage_delay = next_delay(outage_delay);
     }
   }
   std::lock_guard lock(mutex_);
   worker_done_ = true;
   cv_.notify_all();
+}
+
+bool Workflow::process(std::vector<InHand>& batch) {
+  in_flight_ = batch.size();
+  struct InFlightReset {
+    std::atomic<unsigned long long>& gauge;
+    ~InFlightReset() { gauge = 0; }
+  } reset{in_flight_};
+
+  if (gate_ && !gate_->allows(clock_.now())) {
+    // Leadership is not confirmed (lease ran out, or lost): hand the messages back.
+    fenced_ += batch.size();
+    for (auto& m : batch) settle(m.delivery, false);
+    wait_interruptibly(kFencedPause);
+    return true;
+  }
+  std::vector<const Message*> messages;
+  messages.reserve(batch.size());
+  for (auto& m : batch) {
+    if (gate_ && gate_->epoch() > 0) m.delivery.message.headers[kLeaderEpochHeader] = std::to_string(gate_->epoch());
+    messages.push_back(&m.delivery.message);
+  }
+  std::vector<SendOutcome> outcomes;
+  try {
+    outcomes = output_->send_batch(messages, gate_, settings_.acknowledgment.publish_timeout);
+  } catch (const std::exception& e) {
+    outcomes.assign(batch.size(), SendOutcome{SendResult::kUnavailable, e.what()});
+  }
+  outcomes.resize(batch.size(), SendOutcome{SendResult::kUnavailable, "no outcome reported"});
+
+  bool output_up = true;
+  std::string outage;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& m = batch[i];
+    switch (outcomes[i].result) {
+      case SendResult::kDelivered:
+        settle(m.delivery, true);
+        ++delivered_;
+        latency_.observe(clock_.now() - m.taken);
+        set_down(false, false, "");
+        break;
+      case SendResult::kFenced:
+        ++fenced_;
+        settle(m.delivery, false);
+        break;
+      case SendResult::kUnavailable:
+        ++failed_;
+        settle(m.delivery, false);
+        if (output_up) outage = outcomes[i].error;
+        output_up = false;
+        break;
+      case SendResult::kRefused:
+        ++failed_;
+        if (!output_up) {
+          settle(m.delivery, false);  // the output is down anyway; try again after reconnecting
+        } else if (!retry_refused(m, outcomes[i].error)) {
+          output_up = false;
+          outage = "output lost while retrying a refused message";
+        }
+        break;
+    }
+  }
+  if (!output_up) set_down(false, true, outage + " (messages handed back to the input)");
+  return output_up;
+}
+
+bool Workflow::retry_refused(InHand& in_hand, std::string error) {
+  Millis delay = settings_.retry.initial_interval;
+  for (int attempt = 2; attempt <= settings_.retry.max_attempts; ++attempt) {
+    logger("workflow")->warn("workflow {}: output refused a message ({}); attempt {} of {} in {} ms", settings_.id,
+                             error, attempt, settings_.retry.max_attempts, delay.count());
+    if (!wait_unless_stopping(delay)) {
+      settle(in_hand.delivery, false);
+      return true;
+    }
+    delay = next_delay(delay);
+    ++retried_;
+    SendOutcome outcome{SendResult::kFenced, "leadership not confirmed"};
+    if (!gate_ || gate_->allows(clock_.now())) {
+      try {
+        auto outcomes = output_->send_batch({&in_hand.delivery.message}, gate_, settings_.acknowledgment.publish_timeout);
+        if (!outcomes.empty()) outcome = outcomes.front();
+      } catch (const std::exception& e) {
+        outcome = {SendResult::kUnavailable, e.what()};
+      }
+    }
+    switch (outcome.result) {
+      case SendResult::kDelivered:
+        settle(in_hand.delivery, true);
+        ++delivered_;
+        latency_.observe(clock_.now() - in_hand.taken);
+        return true;
+      case SendResult::kFenced:
+        ++fenced_;
+        settle(in_hand.delivery, false);
+        return true;
+      case SendResult::kUnavailable:
+        ++failed_;
+        settle(in_hand.delivery, false);
+        return false;
+      case SendResult::kRefused:
+        ++failed_;
+        error = outcome.error;
+        break;
+    }
+  }
+  try {
+    if (input_->dead_letter(in_hand.delivery, error)) {
+      ++dead_lettered_;
+      logger("workflow")->error("workflow {}: output refused a message {} times ({}); moved it to the dead-letter "
+                                "destination",
+                                settings_.id, settings_.retry.max_attempts, error);
+      return true;
+    }
+  } catch (const std::exception& e) {
+    logger("workflow")->error("workflow {}: cannot dead-letter a message: {}", settings_.id, e.what());
+  }
+  settle(in_hand.delivery, false);
+  {
+    std::lock_guard lock(mutex_);
+    record_error("output refused a message " + std::to_string(settings_.retry.max_attempts) + " times (" + error +
+                 "); handed it back to the input (configure a dead-letter destination to move such messages aside)");
+  }
+  // The input will offer the same message again: wait the longest back-off first.
+  wait_interruptibly(settings_.retry.max_interval);
+  return true;
 }
 
 }  // namespace mi::workflow

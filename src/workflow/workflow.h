@@ -1,14 +1,17 @@
 #pragma once
-// One workflow: a worker thread that takes a message from its input binding, hands it to
-// its output binding and acknowledges the input only after the output stored it.
+// One workflow: a worker thread that takes messages from its input binding (up to the
+// in-flight window at a time), hands them to its output binding and acknowledges each at the
+// input only after the output stored it. Inputs are settled in the order they were received.
 #include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/clock.h"
+#include "common/latency_histogram.h"
 #include "common/fencing_gate.h"
 #include "config/settings.h"
 #include "workflow/binder.h"
@@ -19,10 +22,13 @@ enum class WorkflowState { kRunning, kStopped, kPaused, kUnknown };
 std::string_view to_string(WorkflowState state);
 
 struct WorkflowCounters {
-  unsigned long long received = 0;   // taken from the input
-  unsigned long long delivered = 0;  // stored by the output and acknowledged
-  unsigned long long failed = 0;     // output attempts that failed (message kept at input)
-  unsigned long long fenced = 0;     // messages handed back because leadership was not confirmed
+  unsigned long long received = 0;       // taken from the input
+  unsigned long long delivered = 0;      // stored by the output and acknowledged
+  unsigned long long failed = 0;         // output attempts that failed (message kept at input)
+  unsigned long long retried = 0;        // further attempts on a message the output refused
+  unsigned long long dead_lettered = 0;  // refused max-attempts times, moved to the dead-letter destination
+  unsigned long long fenced = 0;         // messages handed back because leadership was not confirmed
+  unsigned long long in_flight = 0;      // taken from the input, not yet settled (gauge)
 };
 
 // Header carrying the leader epoch (fencing token) of the term that sent a message.
@@ -51,12 +57,30 @@ class Workflow {
   WorkflowState state() const;
   std::string last_error() const;
   WorkflowCounters counters() const;
+  // True while the input or the output broker is unreachable and the worker is reconnecting.
+  bool reconnecting() const;
+  // From taking a message off the input to its acknowledgment after the output stored it.
+  const LatencyHistogram& latency() const { return latency_; }
 
  private:
+  struct InHand {
+    Delivery delivery;
+    SteadyTime taken;
+  };
   void run();
+  // Sends one batch and settles every message of it; returns false if the output is down.
+  bool process(std::vector<InHand>& batch);
+  // The output refused `in_hand`: retries with back-off, then dead-letters or hands it back.
+  // Returns false if the output went down meanwhile.
+  bool retry_refused(InHand& in_hand, std::string error);
+  void settle(const Delivery& delivery, bool acknowledge);
+  void set_down(bool input_side, bool down, const std::string& why);
   void record_error(const std::string& message);
   // Waits on the worker's condition; returns early when asked to stop or pause.
   void wait_interruptibly(Millis duration);
+  // Waits; returns false at once if asked to stop (a pause does not interrupt a retry).
+  bool wait_unless_stopping(Millis duration);
+  Millis next_delay(Millis delay) const;
 
   const config::WorkflowSettings settings_;
   const BinderRegistry& registry_;
@@ -77,6 +101,12 @@ class Workflow {
   std::atomic<unsigned long long> delivered_{0};
   std::atomic<unsigned long long> failed_{0};
   std::atomic<unsigned long long> fenced_{0};
+  std::atomic<unsigned long long> retried_{0};
+  std::atomic<unsigned long long> dead_lettered_{0};
+  std::atomic<unsigned long long> in_flight_{0};
+  std::atomic<bool> input_down_{false};
+  std::atomic<bool> output_down_{false};
+  LatencyHistogram latency_;
 };
 
 }  // namespace mi::workflow

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "common/manual_clock.h"
@@ -30,6 +31,8 @@ config::WorkflowSettings fake_settings(int id, bool enabled = true) {
   s.enabled = enabled;
   s.input = {"input-" + std::to_string(id), "in", "fake", "fake", {}, {}};
   s.output = {"output-" + std::to_string(id), "out", "fake", "fake", {}, {}};
+  s.retry.initial_interval = Millis{100};
+  s.retry.max_interval = Millis{5000};
   return s;
 }
 
@@ -65,10 +68,10 @@ TEST_F(WorkflowTest, MovesMessagesAndAcknowledgesOnlyAfterOutputStoredThem) {
   EXPECT_EQ(w.counters().delivered, 2u);
 }
 
-TEST_F(WorkflowTest, FailedOutputKeepsMessageAtInputAndRetriesWithBackOff) {
+TEST_F(WorkflowTest, UnavailableOutputKeepsMessageAtInputAndRetriesWithBackOff) {
   broker.output_failures_to_inject = 3;
   Workflow w(fake_settings(1), registry, clock);
-  put("poison-for-a-while");
+  put("kept-while-output-is-down");
   ASSERT_TRUE(w.start());
   ASSERT_TRUE(eventually([&] { return stored() == 1; }));
   w.stop(Millis{2000});
@@ -76,11 +79,94 @@ TEST_F(WorkflowTest, FailedOutputKeepsMessageAtInputAndRetriesWithBackOff) {
   EXPECT_EQ(broker.rejects, 3);
   EXPECT_EQ(broker.acked.size(), 1u);
   EXPECT_EQ(w.counters().failed, 3u);
+  EXPECT_FALSE(w.reconnecting());  // the output is back
   // The worker waited between attempts, doubling the wait each time.
   ASSERT_GE(clock.waits.size(), 3u);
   EXPECT_EQ(clock.waits[0], Millis{100});
   EXPECT_EQ(clock.waits[1], Millis{200});
   EXPECT_EQ(clock.waits[2], Millis{400});
+}
+
+TEST_F(WorkflowTest, ReportsReconnectingWhileTheOutputIsDown) {
+  broker.output_failures_to_inject = 1000000;
+  Workflow w(fake_settings(1), registry, clock);
+  put("m");
+  ASSERT_TRUE(w.start());
+  EXPECT_TRUE(eventually([&] { return w.reconnecting(); }));
+  EXPECT_NE(w.last_error().find("output unavailable"), std::string::npos);
+  w.stop(Millis{2000});
+  std::lock_guard lock(broker.mutex);
+  EXPECT_TRUE(broker.acked.empty());
+  EXPECT_EQ(broker.queue.size(), 1u);  // never acknowledged, never lost
+}
+
+TEST_F(WorkflowTest, RefusedMessageIsRetriedThenHandedBackAndTheWorkerWaitsInsteadOfSpinning) {
+  broker.poison_payload = "poison";
+  Workflow w(fake_settings(1), registry, clock);
+  put("poison");
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return w.counters().failed >= 3; }));
+  w.stop(Millis{2000});
+  std::lock_guard lock(broker.mutex);
+  EXPECT_TRUE(broker.acked.empty());
+  EXPECT_GE(broker.rejects, 1);
+  EXPECT_EQ(broker.queue.front().payload, "poison");  // still at the input
+  EXPECT_GE(w.counters().retried, 2u);
+  // Attempt 2 after 100 ms, attempt 3 after 200 ms, then the longest back-off before the
+  // input may offer the same message again.
+  ASSERT_GE(clock.waits.size(), 3u);
+  EXPECT_EQ(clock.waits[0], Millis{100});
+  EXPECT_EQ(clock.waits[1], Millis{200});
+  EXPECT_EQ(clock.waits[2], Millis{5000});
+  EXPECT_NE(w.last_error().find("dead-letter"), std::string::npos);
+}
+
+TEST_F(WorkflowTest, RefusedMessageIsDeadLetteredAndTheOthersFlow) {
+  broker.poison_payload = "poison";
+  broker.dead_letter_enabled = true;
+  Workflow w(fake_settings(1), registry, clock);
+  put("a");
+  put("poison");
+  put("b");
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return stored() == 2 && w.counters().dead_lettered == 1; }));
+  w.stop(Millis{2000});
+  std::lock_guard lock(broker.mutex);
+  ASSERT_EQ(broker.dead_letters.size(), 1u);
+  EXPECT_EQ(broker.dead_letters[0].payload, "poison");
+  EXPECT_NE(broker.dead_letters[0].headers.at("x-exception-message").find("refused"), std::string::npos);
+  EXPECT_EQ(broker.stored[0].payload, "a");
+  EXPECT_EQ(broker.stored[1].payload, "b");
+  EXPECT_TRUE(broker.unacked.empty());
+  EXPECT_EQ(w.counters().retried, 2u);  // max-attempts 3
+}
+
+TEST_F(WorkflowTest, PublishAsyncSendsBatchesUpToTheBackPressureThreshold) {
+  auto settings = fake_settings(1);
+  settings.acknowledgment.publish_async = true;
+  settings.acknowledgment.back_pressure_threshold = 10;
+  for (int i = 0; i < 25; ++i) put(std::to_string(i));
+  Workflow w(settings, registry, clock);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return stored() == 25; }));
+  w.stop(Millis{2000});
+  std::lock_guard lock(broker.mutex);
+  for (int i = 0; i < 25; ++i) EXPECT_EQ(broker.stored[static_cast<size_t>(i)].payload, std::to_string(i));
+  for (int i = 0; i < 25; ++i) EXPECT_EQ(broker.acked[static_cast<size_t>(i)].payload, std::to_string(i));
+  EXPECT_EQ(*std::max_element(broker.batch_sizes.begin(), broker.batch_sizes.end()), 10u);
+  EXPECT_EQ(w.counters().delivered, 25u);
+  EXPECT_EQ(w.counters().in_flight, 0u);
+  EXPECT_EQ(w.latency().snapshot().count(), 25u);
+}
+
+TEST_F(WorkflowTest, WithoutPublishAsyncOneMessageIsInFlightAtATime) {
+  for (int i = 0; i < 5; ++i) put(std::to_string(i));
+  Workflow w(fake_settings(1), registry, clock);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return stored() == 5; }));
+  w.stop(Millis{2000});
+  std::lock_guard lock(broker.mutex);
+  EXPECT_EQ(*std::max_element(broker.batch_sizes.begin(), broker.batch_sizes.end()), 1u);
 }
 
 TEST_F(WorkflowTest, PauseTakesNoNewInputAndResumeContinues) {
@@ -130,7 +216,7 @@ TEST_F(WorkflowTest, UnknownBinderTypeFailsToStart) {
 
 TEST_F(WorkflowTest, ManagerKeepsConfiguredWorkflowsAndReportsEnabledOnes) {
   std::vector<config::WorkflowSettings> all;
-  for (int id = 0; id < 20; ++id) all.push_back(config::WorkflowSettings{id, false, {}, {}});
+  for (int id = 0; id < 20; ++id) all.push_back(config::WorkflowSettings{id, false, {}, {}, {}, {}});
   all[2] = fake_settings(2);
   all[7] = fake_settings(7, false);
   WorkflowManager manager(all, registry, clock, Millis{1000});

@@ -120,7 +120,7 @@ TEST_F(FileBinderTest, HeadersTravelThroughFileToFileChains) {
 
 TEST_F(FileBinderTest, OutputFailureKeepsTheSpoolFile) {
   write(root / "in" / "keep-me", "data");
-  config::WorkflowSettings s{0, true, binding("input-0", "in"), binding("output-0", "out")};
+  config::WorkflowSettings s{0, true, binding("input-0", "in"), binding("output-0", "out"), {}, {}};
   workflow::BinderRegistry registry;
   registry.add(std::make_unique<FileBinder>());
   workflow::Workflow w(s, registry, SystemClock::instance());
