@@ -4,6 +4,7 @@
 #include <amqp_tcp_socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <map>
 #include <regex>
 #include <vector>
@@ -266,8 +267,8 @@ void RabbitConnection::enable_confirms() {
   check_reply(amqp_get_rpc_reply(conn_), "enable publisher confirms");
 }
 
-void RabbitConnection::publish_confirmed(const std::string& exchange, const std::string& routing_key,
-                                         const std::string& body, const Headers& headers, Millis timeout) {
+unsigned long long RabbitConnection::publish(const std::string& exchange, const std::string& routing_key,
+                                             const std::string& body, const Headers& headers) {
   amqp_basic_properties_t props{};
   props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
   props.delivery_mode = 2;
@@ -298,56 +299,96 @@ void RabbitConnection::publish_confirmed(const std::string& exchange, const std:
   const int rc = amqp_basic_publish(conn_, channel_, amqp_cstring_bytes(exchange.c_str()),
                                     amqp_cstring_bytes(routing_key.c_str()), 1, 0, &props, payload);
   if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot publish: ") + amqp_error_string2(rc));
-  const unsigned long long tag = next_publish_tag_++;
+  return next_publish_tag_++;
+}
 
-  // Wait for the confirm of this message. A mandatory message the broker cannot route comes
-  // back as basic.return (with its content) before its basic.ack.
-  bool returned = false;
-  std::string return_text;
+RabbitConnection::Confirms RabbitConnection::await_confirms(unsigned long long first, std::size_t count,
+                                                            Millis timeout) {
+  Confirms out;
+  out.each.resize(count);
+  std::size_t open = count;
+  // Marks every still-pending tag up to `tag` (or just `tag`) with `kind`.
+  auto settle = [&](unsigned long long tag, bool multiple, Confirm::Kind kind, const std::string& text) {
+    const unsigned long long from = multiple ? first : tag;
+    for (unsigned long long t = std::max(from, first); t <= tag && t < first + count; ++t) {
+      auto& c = out.each[t - first];
+      if (c.kind != Confirm::kPending) continue;
+      c = {kind, text};
+      --open;
+    }
+  };
+  // A mandatory message the broker cannot route comes back as basic.return before its
+  // basic.ack. basic.return names no tag, so the ack that follows tells which message it was;
+  // should that ack cover several messages, all of them are treated as returned (retried:
+  // possibly a duplicate, never a loss).
+  std::optional<std::string> returned;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
+  while (open > 0) {
     const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) throw RabbitError(0, "the broker did not confirm the message in time");
+    if (left.count() <= 0) {
+      out.lost = RabbitError(0, "the broker did not confirm within " + std::to_string(timeout.count()) + " ms");
+      return out;
+    }
     timeval tv = to_timeval(left);
     amqp_frame_t frame{};
     const int wait = amqp_simple_wait_frame_noblock(conn_, &frame, &tv);
     if (wait == AMQP_STATUS_TIMEOUT) continue;
-    if (wait != AMQP_STATUS_OK) throw RabbitError(0, std::string("connection lost: ") + amqp_error_string2(wait));
+    if (wait != AMQP_STATUS_OK) {
+      out.lost = RabbitError(0, std::string("connection lost: ") + amqp_error_string2(wait));
+      return out;
+    }
     if (frame.frame_type != AMQP_FRAME_METHOD) continue;  // content of a returned message
     switch (frame.payload.method.id) {
       case AMQP_BASIC_RETURN_METHOD: {
         const auto* r = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
-        returned = true;
-        return_text = bytes(r->reply_text);
+        returned = "unroutable: exchange '" + bytes(r->exchange) + "' has no queue bound for routing key '" +
+                   bytes(r->routing_key) + "' (" + bytes(r->reply_text) + ")";
         break;
       }
       case AMQP_BASIC_ACK_METHOD: {
         const auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-        if (a->delivery_tag < tag && !a->multiple) break;
         if (returned) {
-          throw RabbitError(312, "unroutable: exchange '" + exchange + "' has no queue bound for routing key '" +
-                                     routing_key + "' (" + return_text + ")");
+          settle(a->delivery_tag, a->multiple != 0, Confirm::kReturned, *returned);
+          returned.reset();
+        } else {
+          settle(a->delivery_tag, a->multiple != 0, Confirm::kAck, "");
         }
-        return;
+        break;
       }
-      case AMQP_BASIC_NACK_METHOD:
-        throw RabbitError(0, "the broker refused the message (nack)");
+      case AMQP_BASIC_NACK_METHOD: {
+        const auto* n = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+        settle(n->delivery_tag, n->multiple != 0, Confirm::kNack, "the broker refused the message (nack)");
+        break;
+      }
       case AMQP_CHANNEL_CLOSE_METHOD: {
         const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
         const int code = close->reply_code;
         const std::string text = bytes(close->reply_text);
         amqp_channel_close_ok_t ok{};
         amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-        throw RabbitError(code, "channel closed by the broker: " + text);
+        out.lost = RabbitError(code, "channel closed by the broker: " + text);
+        return out;
       }
       case AMQP_CONNECTION_CLOSE_METHOD: {
         const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-        throw RabbitError(close->reply_code, "connection closed by the broker: " + bytes(close->reply_text));
+        out.lost = RabbitError(close->reply_code, "connection closed by the broker: " + bytes(close->reply_text));
+        return out;
       }
       default:
         break;
     }
   }
+  return out;
+}
+
+void RabbitConnection::publish_confirmed(const std::string& exchange, const std::string& routing_key,
+                                         const std::string& body, const Headers& headers, Millis timeout) {
+  const unsigned long long tag = publish(exchange, routing_key, body, headers);
+  const Confirms confirms = await_confirms(tag, 1, timeout);
+  if (confirms.lost) throw *confirms.lost;
+  const Confirm& c = confirms.each.front();
+  if (c.kind == Confirm::kReturned) throw RabbitError(312, c.text);
+  if (c.kind == Confirm::kNack) throw RabbitError(0, c.text);
 }
 
 RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {

@@ -4,6 +4,8 @@
 #include <amqp.h>
 
 #include <map>
+#include <optional>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -58,9 +60,25 @@ class RabbitConnection {
   // taken responsibility for the message.
   void enable_confirms();
   // Persistent, mandatory publish; throws RabbitError if the broker refuses it (nack), cannot
-  // route it (return), or does not confirm within `timeout`.
+  // route it (return, code 312), or does not confirm within `timeout`.
   void publish_confirmed(const std::string& exchange, const std::string& routing_key, const std::string& body,
                          const Headers& headers, Millis timeout);
+
+  // Pipelined publishing: publish() sends a persistent, mandatory message without waiting and
+  // returns its confirm sequence number; await_confirms() then collects the broker's answers.
+  unsigned long long publish(const std::string& exchange, const std::string& routing_key, const std::string& body,
+                             const Headers& headers);
+  struct Confirm {
+    enum Kind { kPending, kAck, kReturned, kNack } kind = kPending;
+    std::string text;  // for kReturned: the broker's reason
+  };
+  struct Confirms {
+    std::vector<Confirm> each;  // for first .. first + count - 1
+    // Set if the channel or connection failed (or time ran out) before every answer came:
+    // the connection is then unusable, and kPending entries are of unknown fate.
+    std::optional<RabbitError> lost;
+  };
+  Confirms await_confirms(unsigned long long first, std::size_t count, Millis timeout);
 
   struct Event {
     enum Kind { kNothing, kDelivery } kind = kNothing;

@@ -23,6 +23,8 @@ struct BindingSettings {
   // Binder-specific binding options, canonical keys below
   // spring.cloud.stream.<binder type>.bindings.<name> (e.g. "consumer.prefetch").
   std::map<std::string, std::string> options;
+  // The workflow's in-flight window (acknowledgment settings): what an input may take ahead.
+  int in_flight_window = 1;
 };
 
 // solace.connector.workflows.<id>.acknowledgment.* (or the default under

@@ -119,8 +119,8 @@ TEST_F(FileBinderTest, HeadersTravelThroughFileToFileChains) {
 }
 
 TEST_F(FileBinderTest, OutputFailureKeepsTheSpoolFile) {
-  write(root / "in" / "keep-me", "data");
   config::WorkflowSettings s{0, true, binding("input-0", "in"), binding("output-0", "out"), {}, {}};
+  s.retry.initial_interval = Millis{100};
   workflow::BinderRegistry registry;
   registry.add(std::make_unique<FileBinder>());
   workflow::Workflow w(s, registry, SystemClock::instance());
@@ -128,7 +128,8 @@ TEST_F(FileBinderTest, OutputFailureKeepsTheSpoolFile) {
   // Turn the output directory into a plain file: every write now fails.
   fs::remove_all(root / "out");
   write(root / "out", "not a directory");
-  for (int i = 0; i < 200 && w.counters().failed == 0; ++i) {
+  write(root / "in" / "keep-me", "data");
+  for (int i = 0; i < 1000 && w.counters().failed == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_GE(w.counters().failed, 1u);
@@ -136,7 +137,7 @@ TEST_F(FileBinderTest, OutputFailureKeepsTheSpoolFile) {
   // Repair the output: the message gets through.
   fs::remove(root / "out");
   fs::create_directories(root / "out");
-  for (int i = 0; i < 500 && !fs::exists(root / "out" / "keep-me"); ++i) {
+  for (int i = 0; i < 1000 && !fs::exists(root / "out" / "keep-me"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(w.stop(Millis{2000}));

@@ -12,6 +12,8 @@ using amqp::RabbitError;
 using workflow::BindingError;
 using workflow::Delivery;
 using workflow::Message;
+using workflow::SendOutcome;
+using workflow::SendResult;
 
 constexpr Millis kRpcTimeout{10000};
 constexpr Millis kPublishTimeout{30000};
@@ -54,9 +56,16 @@ std::string option(const config::BindingSettings& b, const std::string& key) {
 class RabbitInput final : public workflow::InputBinding {
  public:
   explicit RabbitInput(config::BindingSettings b) : binding_(std::move(b)), broker_(broker_settings(binding_)) {
-    long long prefetch = 1;
+    // Unset: as many as the workflow may have in flight, so a batch never waits for the
+    // broker to push the next message.
+    long long prefetch = binding_.in_flight_window;
     config::parse_int(option(binding_, "consumer.prefetch"), prefetch);
     prefetch_ = static_cast<unsigned short>(std::clamp(prefetch, 1LL, 65535LL));
+    dead_letter_exchange_ = option(binding_, "consumer.deadletterexchange");
+    dead_letter_routing_key_ = option(binding_, "consumer.deadletterroutingkey");
+    has_dead_letter_ = binding_.options.count("consumer.deadletterexchange") > 0 ||
+                       binding_.options.count("consumer.deadletterroutingkey") > 0;
+    if (has_dead_letter_ && dead_letter_routing_key_.empty()) dead_letter_routing_key_ = binding_.destination + ".dlq";
   }
 
   void open() override { connect(); }
@@ -78,9 +87,35 @@ class RabbitInput final : public workflow::InputBinding {
   void ack(const Delivery& d) override { settle(d, true); }
   void reject(const Delivery& d) override { settle(d, false); }
 
+  // Like Spring's republishToDlq: the message goes to the dead-letter exchange with the
+  // reason in x-exception-message, then the original is acknowledged. A connection of its
+  // own, because publisher confirms on the consuming channel would interleave with deliveries.
+  bool dead_letter(const Delivery& d, const std::string& reason) override {
+    if (!has_dead_letter_) return false;
+    Message m = d.message;
+    m.headers["x-exception-message"] = reason;
+    m.headers["x-original-queue"] = binding_.destination;
+    try {
+      if (!dead_letter_connection_) {
+        dead_letter_connection_ = std::make_unique<RabbitConnection>(broker_.address, broker_.session, kRpcTimeout);
+        dead_letter_connection_->enable_confirms();
+      }
+      dead_letter_connection_->publish_confirmed(dead_letter_exchange_, dead_letter_routing_key_, m.payload, m.headers,
+                                                 kPublishTimeout);
+    } catch (const RabbitError& e) {
+      dead_letter_connection_.reset();
+      throw BindingError(binding_.name + ": cannot dead-letter to exchange '" + dead_letter_exchange_ +
+                         "' with routing key '" + dead_letter_routing_key_ + "': " + e.what());
+    }
+    settle(d, true);
+    return true;
+  }
+
   void close() override {
     if (connection_) connection_->close_gracefully();
     connection_.reset();
+    if (dead_letter_connection_) dead_letter_connection_->close_gracefully();
+    dead_letter_connection_.reset();
   }
 
  private:
@@ -116,8 +151,12 @@ class RabbitInput final : public workflow::InputBinding {
   const config::BindingSettings binding_;
   const BrokerSettings broker_;
   unsigned short prefetch_ = 1;
+  bool has_dead_letter_ = false;
+  std::string dead_letter_exchange_;
+  std::string dead_letter_routing_key_;
   unsigned long long generation_ = 0;
   std::unique_ptr<RabbitConnection> connection_;
+  std::unique_ptr<RabbitConnection> dead_letter_connection_;
 };
 
 class RabbitOutput final : public workflow::OutputBinding {
@@ -135,17 +174,68 @@ class RabbitOutput final : public workflow::OutputBinding {
   }
 
   void send(const Message& m, const FencingGate* fence) override {
-    if (!connection_) connect();
-    if (fence && !fence->allows(std::chrono::steady_clock::now())) {
-      throw workflow::FencedError("leadership not confirmed; message not published");
+    const auto outcome = send_batch({&m}, fence, kPublishTimeout).front();
+    switch (outcome.result) {
+      case SendResult::kDelivered: return;
+      case SendResult::kFenced: throw workflow::FencedError(outcome.error);
+      case SendResult::kRefused: throw workflow::RefusedError(outcome.error);
+      case SendResult::kUnavailable: throw BindingError(outcome.error);
     }
+  }
+
+  // Publishes the whole batch, then collects the confirms: one round trip per batch, not per
+  // message.
+  std::vector<SendOutcome> send_batch(const std::vector<const Message*>& messages, const FencingGate* fence,
+                                      Millis timeout) override {
+    std::vector<SendOutcome> outcomes(messages.size(), SendOutcome{SendResult::kUnavailable, ""});
     try {
-      connection_->publish_confirmed(binding_.destination, routing_key_, m.payload, m.headers, kPublishTimeout);
-    } catch (const RabbitError& e) {
-      // Unroutable or refused messages leave the channel usable; anything else, reconnect.
-      if (e.code() != 312) connection_.reset();
-      throw BindingError(binding_.name + ": " + e.what());
+      if (!connection_) connect();
+    } catch (const BindingError& e) {
+      for (auto& o : outcomes) o.error = e.what();
+      return outcomes;
     }
+    if (fence && !fence->allows(std::chrono::steady_clock::now())) {
+      for (auto& o : outcomes) o = {SendResult::kFenced, "leadership not confirmed; message not published"};
+      return outcomes;
+    }
+    unsigned long long first = 0;
+    std::size_t published = 0;
+    RabbitConnection::Confirms confirms;
+    try {
+      for (const Message* m : messages) {
+        const auto tag = connection_->publish(binding_.destination, routing_key_, m->payload, m->headers);
+        if (published++ == 0) first = tag;
+      }
+    } catch (const RabbitError& e) {
+      confirms.lost = e;  // the socket failed mid-batch; collect what was confirmed anyway
+    }
+    if (published > 0) {
+      auto answered = connection_->await_confirms(first, published, timeout);
+      if (!confirms.lost) confirms.lost = answered.lost;
+      confirms.each = std::move(answered.each);
+    }
+    for (std::size_t i = 0; i < confirms.each.size(); ++i) {
+      const auto& c = confirms.each[i];
+      switch (c.kind) {
+        case RabbitConnection::Confirm::kAck: outcomes[i] = {SendResult::kDelivered, ""}; break;
+        case RabbitConnection::Confirm::kReturned:
+        case RabbitConnection::Confirm::kNack: outcomes[i] = {SendResult::kRefused, binding_.name + ": " + c.text}; break;
+        case RabbitConnection::Confirm::kPending: break;
+      }
+    }
+    if (confirms.lost) {
+      const RabbitError& e = *confirms.lost;
+      connection_.reset();
+      // A precondition failure (406: e.g. larger than the broker's max_message_size) with one
+      // message in flight is that message's fault; with several it cannot be pinned on one, so
+      // they are all reported unavailable and the workflow retries one at a time.
+      const bool this_message = messages.size() == 1 && e.code() == 406;
+      for (auto& o : outcomes) {
+        if (o.result != SendResult::kUnavailable) continue;
+        o = {this_message ? SendResult::kRefused : SendResult::kUnavailable, binding_.name + ": " + e.what()};
+      }
+    }
+    return outcomes;
   }
 
   void close() override {
