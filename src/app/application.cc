@@ -12,6 +12,7 @@
 #include "app/load_configuration.h"
 #include "app/redundancy.h"
 #include "binders/file/file_binder.h"
+#include "binders/mqtt/mqtt_binder.h"
 #include "binders/rabbit/rabbit_binder.h"
 #include "common/logging.h"
 #include "config/settings.h"
@@ -39,6 +40,7 @@ workflow::BinderRegistry make_binder_registry() {
   workflow::BinderRegistry registry;
   registry.add(std::make_unique<binders::FileBinder>());
   registry.add(std::make_unique<binders::RabbitBinder>());
+  registry.add(std::make_unique<binders::MqttBinder>());
   return registry;
 }
 

@@ -176,3 +176,45 @@ TEST(Settings, FileSessionTakesOneAbsoluteDirectoryAndALockFileName) {
 
 }  // namespace
 }  // namespace mi::config
+
+namespace mi::config {
+namespace {
+
+TEST(Settings, AcknowledgmentKeysFallBackToTheDefaultWorkflow) {
+  Problems problems;
+  const Settings s = build(
+      "solace.connector.default.workflow.acknowledgment: {publish-async: true, back-pressure-threshold: 40, "
+      "publish-timeout: -1}\n"
+      "solace.connector.workflows.3.acknowledgment.back-pressure-threshold: 7\n"
+      "solace.connector.workflows.4.acknowledgment.publish-async: false\n"
+      "spring.cloud.stream.bindings.input-3.consumer: {max-attempts: 5, back-off-initial-interval: 100, "
+      "back-off-multiplier: 3}\n",
+      problems);
+  EXPECT_TRUE(problems.empty()) << joined(problems);
+  const auto& w3 = s.workflows[3].acknowledgment;
+  EXPECT_TRUE(w3.publish_async);
+  EXPECT_EQ(w3.back_pressure_threshold, 7);
+  EXPECT_EQ(w3.window(), 7);
+  EXPECT_GT(w3.publish_timeout, Millis{1000LL * 3600 * 24 * 365});  // -1: forever
+  EXPECT_EQ(s.workflows[3].input.in_flight_window, 7);
+  EXPECT_EQ(s.workflows[4].acknowledgment.window(), 1);
+  EXPECT_EQ(s.workflows[0].acknowledgment.window(), 40);
+  EXPECT_EQ(s.workflows[3].retry.max_attempts, 5);
+  EXPECT_EQ(s.workflows[3].retry.initial_interval, Millis{100});
+  EXPECT_EQ(s.workflows[3].retry.multiplier, 3.0);
+  EXPECT_EQ(s.workflows[0].retry.max_attempts, 3);
+  EXPECT_EQ(s.workflows[0].retry.multiplier, 2.0);
+  EXPECT_EQ(s.workflows[0].retry.max_interval, Millis{10000});
+}
+
+TEST(Settings, DefaultsAreOneMessageInFlightAndTenMinutesToConfirm) {
+  Problems problems;
+  const Settings s = build("", problems);
+  EXPECT_FALSE(s.workflows[0].acknowledgment.publish_async);
+  EXPECT_EQ(s.workflows[0].acknowledgment.window(), 1);
+  EXPECT_EQ(s.workflows[0].acknowledgment.back_pressure_threshold, 255);
+  EXPECT_EQ(s.workflows[0].acknowledgment.publish_timeout, Millis{600000});
+}
+
+}  // namespace
+}  // namespace mi::config

@@ -11,7 +11,14 @@ nlohmann::json workflow_json(const workflow::Workflow& w) {
       {"inputBindings", nlohmann::json::array({w.settings().input.name})},
       {"outputBindings", nlohmann::json::array({w.settings().output.name})},
       {"messages",
-       {{"received", counters.received}, {"delivered", counters.delivered}, {"failed", counters.failed}}}};
+       {{"received", counters.received},
+        {"delivered", counters.delivered},
+        {"failed", counters.failed},
+        {"retried", counters.retried},
+        {"deadLettered", counters.dead_lettered},
+        {"fenced", counters.fenced},
+        {"inFlight", counters.in_flight}}}};
+  if (w.reconnecting()) out["connection"] = "reconnecting";
   if (const std::string error = w.last_error(); !error.empty()) out["lastError"] = error;
   return out;
 }

@@ -297,6 +297,10 @@ bool Workflow::process(std::vector<InHand>& batch) {
 
 bool Workflow::retry_refused(InHand& in_hand, std::string error) {
   Millis delay = settings_.retry.initial_interval;
+  {
+    std::lock_guard lock(mutex_);
+    record_error("output refused a message (" + error + "); retrying");
+  }
   for (int attempt = 2; attempt <= settings_.retry.max_attempts; ++attempt) {
     logger("workflow")->warn("workflow {}: output refused a message ({}); attempt {} of {} in {} ms", settings_.id,
                              error, attempt, settings_.retry.max_attempts, delay.count());

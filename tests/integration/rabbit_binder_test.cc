@@ -14,50 +14,6 @@ namespace {
 namespace fs = std::filesystem;
 using amqp::RabbitConnection;
 
-std::unique_ptr<RabbitConnection> connect(int port) {
-  config::BrokerAddress address{"amqp", "127.0.0.1", port, ""};
-  config::SessionSettings session;
-  session.vhost = "/";
-  session.username = "guest";
-  session.password = "guest";
-  session.heartbeat_seconds = 0;
-  return std::make_unique<RabbitConnection>(address, session, Millis{5000});
-}
-
-void publish(int port, const std::string& queue, int count, const std::string& prefix) {
-  auto c = connect(port);
-  c->enable_confirms();
-  for (int i = 0; i < count; ++i) {
-    c->publish_confirmed("", queue, prefix + std::to_string(i),
-                         {{"correlation-id", "corr-" + std::to_string(i)}, {"content-type", "text/plain"},
-                          {"x-custom", "v" + std::to_string(i)}},
-                         Millis{5000});
-  }
-  c->close_gracefully();
-}
-
-// Takes every message from `queue`, acknowledging them: waits for at least `expected`, then
-// takes whatever else arrives until the queue has been quiet for a second (duplicates).
-std::vector<RabbitConnection::Event> drain(int port, const std::string& queue, size_t expected) {
-  auto c = connect(port);
-  c->consume(queue, 500);
-  std::vector<RabbitConnection::Event> out;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  auto last = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto e = c->next_event(Millis{100});
-    if (e.kind != RabbitConnection::Event::kDelivery) {
-      if (out.size() >= expected && std::chrono::steady_clock::now() - last > std::chrono::seconds(1)) break;
-      continue;
-    }
-    c->ack(e.tag, false);
-    out.push_back(std::move(e));
-    last = std::chrono::steady_clock::now();
-  }
-  c->close_gracefully();
-  return out;
-}
-
 std::string config_yaml(int http_port, int broker_port, const fs::path& dir) {
   const std::string env = "{type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: " +
                           std::to_string(broker_port) + ", username: guest, password: guest}}}";
@@ -91,8 +47,8 @@ TEST(RabbitBinder, MovesMessagesBetweenQueuesAndFilesWithHeadersAndConfirms) {
   RabbitBroker broker(root.path() / "broker");
   broker.start();
   for (const char* q : {"src", "dst", "from-file", "src-unroutable"}) declare_queue(broker.port(), q, false);
-  publish(broker.port(), "src", 300, "m");
-  publish(broker.port(), "src-unroutable", 1, "stuck");
+  publish_messages(broker.port(), "src", 300, "m");
+  publish_messages(broker.port(), "src-unroutable", 1, "stuck");
   fs::create_directories(root.path() / "to-rabbit");
   write_file(root.path() / "to-rabbit" / "file-1", "from a file");
 
@@ -100,7 +56,7 @@ TEST(RabbitBinder, MovesMessagesBetweenQueuesAndFilesWithHeadersAndConfirms) {
   Instance instance(root.path(), config_yaml(port, broker.port(), root.path()), port);
 
   // rabbit -> rabbit: all 300, in order, with properties and headers.
-  const auto moved = drain(broker.port(), "dst", 300);
+  const auto moved = drain_queue(broker.port(), "dst", 300);
   ASSERT_EQ(moved.size(), 300u) << instance.process().log();  // no broker restart: no duplicates
   for (size_t i = 0; i < moved.size(); ++i) {
     EXPECT_EQ(moved[i].body, "m" + std::to_string(i));
@@ -123,7 +79,7 @@ TEST(RabbitBinder, MovesMessagesBetweenQueuesAndFilesWithHeadersAndConfirms) {
   EXPECT_EQ(nlohmann::json::parse(res->body)["messages"]["delivered"], 0);
   instance.process().signal(SIGTERM);
   EXPECT_EQ(instance.process().wait_exit(std::chrono::seconds(20)), 0);
-  const auto stuck = drain(broker.port(), "src-unroutable", 1);
+  const auto stuck = drain_queue(broker.port(), "src-unroutable", 1);
   ASSERT_EQ(stuck.size(), 1u);
   EXPECT_EQ(stuck[0].body, "stuck0");
 }
@@ -137,7 +93,7 @@ TEST(RabbitBinder, OutputBrokerStoppedMidStreamLosesNothing) {
   declare_queue(source.port(), "in", false);
   declare_queue(target.port(), "out", false);
   constexpr int kMessages = 400;
-  publish(source.port(), "in", kMessages, "n");
+  publish_messages(source.port(), "in", kMessages, "n");
 
   const int port = free_port();
   const std::string yaml = "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" +
@@ -168,7 +124,7 @@ spring.cloud.stream:
   ASSERT_TRUE(eventually([&] { return delivered() >= kMessages; }, std::chrono::seconds(60))) << instance.process().log();
 
   // Everything published before the stop is in the target queue at least once.
-  const auto arrived = drain(target.port(), "out", kMessages);
+  const auto arrived = drain_queue(target.port(), "out", kMessages);
   std::set<std::string> distinct;
   for (const auto& e : arrived) distinct.insert(e.body);
   EXPECT_EQ(distinct.size(), static_cast<size_t>(kMessages)) << "lost " << kMessages - static_cast<int>(distinct.size());
@@ -186,7 +142,7 @@ TEST(RabbitBinder, KillNineOfTheActiveUnderLoadLosesNothing) {
   constexpr int kMessages = 1500;
   std::thread producer([&] {
     for (int batch = 0; batch < kMessages / 50; ++batch) {
-      publish(broker.port(), "in", 50, "b" + std::to_string(batch) + "-");
+      publish_messages(broker.port(), "in", 50, "b" + std::to_string(batch) + "-");
       std::this_thread::sleep_for(std::chrono::milliseconds(30));
     }
   });
@@ -205,6 +161,7 @@ solace.connector:
     session: {host: 'amqp://127.0.0.1:)" + std::to_string(broker.port()) + R"(', client-username: guest, client-password: guest}
   security.users: [{name: reader, password: reader-secret-pw}]
   workflows.0.enabled: true
+  default.workflow.acknowledgment: {publish-async: true, back-pressure-threshold: 100}
 spring.cloud.stream:
   binders.data: )" + data + R"(
   bindings:
@@ -230,7 +187,7 @@ spring.cloud.stream:
   instances[active]->process().signal(SIGKILL);  // mid-stream
   Instance& survivor = *instances[1 - active];
   producer.join();
-  const auto arrived = drain(broker.port(), "out", kMessages);
+  const auto arrived = drain_queue(broker.port(), "out", kMessages);
   std::set<std::string> distinct;
   std::set<std::string> epochs;
   for (const auto& e : arrived) {

@@ -95,16 +95,52 @@ std::string RabbitBroker::ctl(const std::string& args) const {
   return out;
 }
 
-void declare_queue(int port, const std::string& name, bool single_active_consumer) {
+std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port) {
   config::BrokerAddress address{"amqp", "127.0.0.1", port, ""};
   config::SessionSettings session;
   session.vhost = "/";
   session.username = "guest";
   session.password = "guest";
   session.heartbeat_seconds = 0;
-  amqp::RabbitConnection connection(address, session, Millis{5000});
-  connection.declare_queue(name, single_active_consumer);
-  connection.close_gracefully();
+  return std::make_unique<amqp::RabbitConnection>(address, session, Millis{5000});
+}
+
+void declare_queue(int port, const std::string& name, bool single_active_consumer) {
+  auto connection = connect_to_rabbit(port);
+  connection->declare_queue(name, single_active_consumer);
+  connection->close_gracefully();
+}
+
+void publish_messages(int port, const std::string& queue, int count, const std::string& prefix) {
+  auto c = connect_to_rabbit(port);
+  c->enable_confirms();
+  for (int i = 0; i < count; ++i) {
+    c->publish_confirmed("", queue, prefix + std::to_string(i),
+                         {{"correlation-id", "corr-" + std::to_string(i)}, {"content-type", "text/plain"},
+                          {"x-custom", "v" + std::to_string(i)}},
+                         Millis{5000});
+  }
+  c->close_gracefully();
+}
+
+std::vector<amqp::RabbitConnection::Event> drain_queue(int port, const std::string& queue, size_t expected) {
+  auto c = connect_to_rabbit(port);
+  c->consume(queue, 500);
+  std::vector<amqp::RabbitConnection::Event> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto last = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto e = c->next_event(Millis{100});
+    if (e.kind != amqp::RabbitConnection::Event::kDelivery) {
+      if (out.size() >= expected && std::chrono::steady_clock::now() - last > std::chrono::seconds(1)) break;
+      continue;
+    }
+    c->ack(e.tag, false);
+    out.push_back(std::move(e));
+    last = std::chrono::steady_clock::now();
+  }
+  c->close_gracefully();
+  return out;
 }
 
 }  // namespace mi::integration

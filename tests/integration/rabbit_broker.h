@@ -3,7 +3,9 @@
 // started as the rabbitmq user without systemd, stopped (or killed) by the test.
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "amqp/connection.h"
 #include "process.h"
 
 namespace mi::integration {
@@ -36,7 +38,19 @@ class RabbitBroker {
 
 bool port_open(int port);
 
+// A guest connection to a test broker on loopback.
+std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port);
+
 // Declares a queue: management-style (quorum, single active consumer) or plain classic.
 void declare_queue(int port, const std::string& name, bool single_active_consumer);
+
+// Publishes <prefix>0 .. <prefix><count-1> (confirmed) to `queue` through the default
+// exchange, with correlation-id corr-<i>, content-type text/plain and x-custom v<i>.
+void publish_messages(int port, const std::string& queue, int count, const std::string& prefix);
+
+// Takes every message from `queue`, acknowledging them: waits (up to 30 s) for at least
+// `expected`, then takes whatever else arrives until the queue has been quiet for a second
+// (duplicates).
+std::vector<amqp::RabbitConnection::Event> drain_queue(int port, const std::string& queue, size_t expected);
 
 }  // namespace mi::integration

@@ -1,0 +1,290 @@
+#include "binders/mqtt/mqtt_binder.h"
+
+#include <map>
+
+#include "common/logging.h"
+#include "config/key_table.h"
+#include "mqtt/client.h"
+
+namespace mi::binders {
+namespace {
+
+using mqtt::MqttError;
+using workflow::BindingError;
+using workflow::Delivery;
+using workflow::Message;
+using workflow::SendOutcome;
+using workflow::SendResult;
+
+constexpr Millis kDeadLetterTimeout{30000};
+// The broker's answer to a message it will not take: "packet too large", "quota exceeded",
+// "not authorized", "topic name invalid", "payload format invalid"...: 0x80 and above.
+constexpr int kFirstFailureReason = 0x80;
+const char* const kReceivedTopicHeader = "mqtt_receivedTopic";
+
+std::string env(const config::BindingSettings& b, const std::string& key, const std::string& fallback) {
+  auto it = b.environment.find(key);
+  return it == b.environment.end() || it->second.empty() ? fallback : it->second;
+}
+
+struct Endpoint {
+  mqtt::ClientOptions options;
+  int qos = 1;
+  std::string display;  // host:port, never credentials
+};
+
+Endpoint endpoint(const config::BindingSettings& b, bool persistent_session) {
+  Endpoint e;
+  bool tls = false;
+  config::parse_bool(env(b, "mqtt.ssl.enabled", "false"), tls);
+  e.options.tls = tls;
+  e.options.ca_file = env(b, "mqtt.ssl.truststore", "");
+  e.options.host = env(b, "mqtt.host", "localhost");
+  long long port = tls ? 8883 : 1883;
+  config::parse_int(env(b, "mqtt.port", std::to_string(port)), port);
+  e.options.port = static_cast<int>(port);
+  e.options.username = env(b, "mqtt.username", "");
+  e.options.password = env(b, "mqtt.password", "");
+  e.options.client_id = env(b, "mqtt.clientid", "micro-integration") + "-" + b.name;
+  long long keep_alive = 30;
+  config::parse_int(env(b, "mqtt.keepaliveinterval", "30"), keep_alive);
+  e.options.keep_alive_seconds = static_cast<std::uint16_t>(std::clamp(keep_alive, 1LL, 65535LL));
+  long long qos = 1;
+  config::parse_int(env(b, "mqtt.qos", "1"), qos);
+  e.qos = qos == 0 ? 0 : 1;
+  // An input resumes its session (what the broker kept for it); an output needs none.
+  e.options.clean_start = !persistent_session;
+  e.options.session_expiry_seconds = persistent_session ? 0xFFFFFFFF : 0;
+  e.display = (tls ? "mqtts://" : "mqtt://") + e.options.host + ":" + std::to_string(e.options.port);
+  return e;
+}
+
+mqtt::PublishProperties properties_of(const Message& m, bool retain) {
+  mqtt::PublishProperties p;
+  p.retain = retain;
+  for (const auto& [key, value] : m.headers) {
+    if (key == "content-type") {
+      p.content_type = value;
+    } else if (key == "correlation-id") {
+      p.correlation_data = value;
+    } else if (key != kReceivedTopicHeader) {
+      p.user_properties.emplace_back(key, value);
+    }
+  }
+  return p;
+}
+
+class MqttInput final : public workflow::InputBinding {
+ public:
+  explicit MqttInput(config::BindingSettings b)
+      : binding_(std::move(b)), endpoint_(endpoint(binding_, true)) {
+    auto it = binding_.options.find("consumer.deadlettertopic");
+    if (it != binding_.options.end()) dead_letter_topic_ = it->second;
+  }
+
+  void open() override { connect(); }
+
+  std::optional<Delivery> receive(Millis timeout) override {
+    if (!client_) connect();
+    try {
+      auto publication = client_->receive(timeout);
+      if (!publication) return std::nullopt;
+      Message m{std::move(publication->payload), {}};
+      for (auto& [key, value] : publication->user_properties) m.headers[key] = std::move(value);
+      if (!publication->content_type.empty()) m.headers["content-type"] = publication->content_type;
+      if (!publication->correlation_data.empty()) m.headers["correlation-id"] = publication->correlation_data;
+      m.headers[kReceivedTopicHeader] = publication->topic;
+      const unsigned long long tag = next_tag_++;
+      publication->user_properties.clear();
+      pending_.emplace(tag, std::move(*publication));
+      return Delivery{tag, std::move(m)};
+    } catch (const MqttError& e) {
+      drop();
+      throw BindingError(binding_.name + ": " + e.what());
+    }
+  }
+
+  void ack(const Delivery& d) override {
+    auto it = pending_.find(d.tag);
+    if (it == pending_.end()) return;  // of a dropped connection: the broker redelivers it
+    const mqtt::Publication publication = std::move(it->second);
+    pending_.erase(it);
+    try {
+      client_->acknowledge(publication);
+    } catch (const MqttError& e) {
+      drop();
+      throw BindingError(binding_.name + ": " + e.what());
+    }
+  }
+
+  // No negative acknowledgment in MQTT: only a new connection makes the broker send the
+  // unacknowledged messages again.
+  void reject(const Delivery& d) override {
+    if (pending_.count(d.tag) == 0) return;
+    logger("binder.mqtt")->info("{}: handing messages back: reconnecting so that {} redelivers them", binding_.name,
+                                endpoint_.display);
+    drop();
+  }
+
+  bool dead_letter(const Delivery& d, const std::string& reason) override {
+    if (dead_letter_topic_.empty()) return false;
+    if (!client_ || pending_.count(d.tag) == 0) throw BindingError(binding_.name + ": connection lost before dead-lettering");
+    Message m = d.message;
+    m.headers["x-exception-message"] = reason;
+    try {
+      const std::uint16_t id =
+          client_->publish(dead_letter_topic_, m.payload, endpoint_.qos, properties_of(m, false));
+      if (endpoint_.qos > 0) client_->wait_for_acks(std::span<const std::uint16_t>(&id, 1), kDeadLetterTimeout);
+    } catch (const MqttError& e) {
+      drop();
+      throw BindingError(binding_.name + ": cannot dead-letter to topic '" + dead_letter_topic_ + "': " + e.what());
+    }
+    ack(d);
+    return true;
+  }
+
+  void close() override {
+    if (client_) {
+      try {
+        client_->disconnect();
+      } catch (const std::exception&) {
+        // Closing anyway: what was not acknowledged stays at the broker.
+      }
+    }
+    client_.reset();
+    pending_.clear();
+  }
+
+ private:
+  void connect() {
+    try {
+      client_ = std::make_unique<mqtt::Client>(endpoint_.options);
+      client_->subscribe(binding_.destination, endpoint_.qos);
+      logger("binder.mqtt")->info("{}: subscribed to '{}' on {} as client '{}' (session {})", binding_.name,
+                                  binding_.destination, endpoint_.display, endpoint_.options.client_id,
+                                  client_->session_present() ? "resumed" : "new");
+    } catch (const MqttError& e) {
+      client_.reset();
+      throw BindingError(binding_.name + ": " + endpoint_.display + ": " + e.what());
+    }
+  }
+
+  void drop() {
+    client_.reset();  // no DISCONNECT: the session and its unacknowledged messages remain
+    pending_.clear();
+  }
+
+  const config::BindingSettings binding_;
+  const Endpoint endpoint_;
+  std::string dead_letter_topic_;
+  std::unique_ptr<mqtt::Client> client_;
+  std::map<unsigned long long, mqtt::Publication> pending_;  // delivered, not yet acknowledged
+  unsigned long long next_tag_ = 1;
+};
+
+class MqttOutput final : public workflow::OutputBinding {
+ public:
+  explicit MqttOutput(config::BindingSettings b) : binding_(std::move(b)), endpoint_(endpoint(binding_, false)) {
+    auto it = binding_.options.find("producer.retained");
+    if (it != binding_.options.end()) config::parse_bool(it->second, retain_);
+  }
+
+  void open() override {
+    if (binding_.destination.empty()) throw BindingError(binding_.name + ": an MQTT output needs a topic as destination");
+    connect();
+  }
+
+  void send(const Message& m, const FencingGate* fence) override {
+    const auto outcome = send_batch({&m}, fence, Millis{30000}).front();
+    switch (outcome.result) {
+      case SendResult::kDelivered: return;
+      case SendResult::kFenced: throw workflow::FencedError(outcome.error);
+      case SendResult::kRefused: throw workflow::RefusedError(outcome.error);
+      case SendResult::kUnavailable: throw BindingError(outcome.error);
+    }
+  }
+
+  // Publishes the batch, then waits for all its PUBACKs.
+  std::vector<SendOutcome> send_batch(const std::vector<const Message*>& messages, const FencingGate* fence,
+                                      Millis timeout) override {
+    std::vector<SendOutcome> outcomes(messages.size(), SendOutcome{SendResult::kUnavailable, ""});
+    try {
+      if (!client_) connect();
+    } catch (const BindingError& e) {
+      for (auto& o : outcomes) o.error = e.what();
+      return outcomes;
+    }
+    if (fence && !fence->allows(std::chrono::steady_clock::now())) {
+      for (auto& o : outcomes) o = {SendResult::kFenced, "leadership not confirmed; message not published"};
+      return outcomes;
+    }
+    std::vector<std::uint16_t> ids;
+    std::vector<std::size_t> sent;  // indexes of the messages behind `ids`
+    try {
+      for (std::size_t i = 0; i < messages.size(); ++i) {
+        try {
+          ids.push_back(client_->publish(binding_.destination, messages[i]->payload, endpoint_.qos,
+                                         properties_of(*messages[i], retain_)));
+          sent.push_back(i);
+        } catch (const MqttError& e) {
+          // Larger than the broker takes (it says so in CONNACK): refused before sending,
+          // so this message alone is at fault.
+          if (e.reason_code() != mqtt::reason::kPacketTooLarge) throw;
+          outcomes[i] = {SendResult::kRefused, binding_.name + ": " + e.what()};
+        }
+      }
+      if (endpoint_.qos > 0 && !ids.empty()) client_->wait_for_acks(ids, timeout);
+      for (std::size_t i : sent) outcomes[i] = {SendResult::kDelivered, ""};
+    } catch (const MqttError& e) {
+      // A PUBACK with a failure reason concerns one message only when it was alone; in a batch
+      // the workflow retries one at a time to find out which.
+      const bool this_message = e.reason_code() >= kFirstFailureReason && messages.size() == 1;
+      client_.reset();  // unusable, or holding the batch's other PUBACKs
+      for (auto& o : outcomes) {
+        if (o.result == SendResult::kRefused) continue;
+        o = {this_message ? SendResult::kRefused : SendResult::kUnavailable, binding_.name + ": " + e.what()};
+      }
+    }
+    return outcomes;
+  }
+
+  void close() override {
+    if (client_) {
+      try {
+        client_->disconnect();
+      } catch (const std::exception&) {
+        // Closing anyway.
+      }
+    }
+    client_.reset();
+  }
+
+ private:
+  void connect() {
+    try {
+      client_ = std::make_unique<mqtt::Client>(endpoint_.options);
+      logger("binder.mqtt")->info("{}: publishing to '{}' on {}", binding_.name, binding_.destination,
+                                  endpoint_.display);
+    } catch (const MqttError& e) {
+      client_.reset();
+      throw BindingError(binding_.name + ": " + endpoint_.display + ": " + e.what());
+    }
+  }
+
+  const config::BindingSettings binding_;
+  const Endpoint endpoint_;
+  bool retain_ = false;
+  std::unique_ptr<mqtt::Client> client_;
+};
+
+}  // namespace
+
+std::unique_ptr<workflow::InputBinding> MqttBinder::create_input(const config::BindingSettings& s) {
+  return std::make_unique<MqttInput>(s);
+}
+
+std::unique_ptr<workflow::OutputBinding> MqttBinder::create_output(const config::BindingSettings& s) {
+  return std::make_unique<MqttOutput>(s);
+}
+
+}  // namespace mi::binders

@@ -1,0 +1,268 @@
+// Workflows through the mqtt binder: real Mosquitto and RabbitMQ brokers, the real binary.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <thread>
+#include <nlohmann/json.hpp>
+
+#include "instance.h"
+#include "mosquitto_broker.h"
+#include "mqtt/client.h"
+#include "rabbit_broker.h"
+
+namespace mi::integration {
+namespace {
+namespace fs = std::filesystem;
+
+mqtt::ClientOptions mqtt_options(int port, const std::string& client_id) {
+  mqtt::ClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = port;
+  o.client_id = client_id;
+  o.clean_start = false;  // a persistent session: what arrives while we are away waits
+  return o;
+}
+
+// Publishes <prefix>0 .. <prefix><count-1> with QoS 1, content type, correlation data and a
+// user property, and waits for every PUBACK.
+void publish_mqtt(int port, const std::string& topic, int count, const std::string& prefix) {
+  mqtt::Client c(mqtt_options(port, "test-publisher"));
+  std::vector<std::uint16_t> ids;
+  for (int i = 0; i < count; ++i) {
+    mqtt::PublishProperties p;
+    p.content_type = "text/plain";
+    p.correlation_data = "corr-" + std::to_string(i);
+    p.user_properties = {{"x-custom", "v" + std::to_string(i)}};
+    ids.push_back(c.publish(topic, prefix + std::to_string(i), 1, p));
+  }
+  c.wait_for_acks(ids, std::chrono::seconds(10));
+  c.disconnect();
+}
+
+// Receives (and acknowledges) until `expected` arrived and the topic was quiet for a second.
+std::vector<mqtt::Publication> collect(mqtt::Client& c, size_t expected, std::chrono::seconds limit) {
+  std::vector<mqtt::Publication> out;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  auto last = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto p = c.receive(std::chrono::milliseconds(100));
+    if (!p) {
+      if (out.size() >= expected && std::chrono::steady_clock::now() - last > std::chrono::seconds(1)) break;
+      continue;
+    }
+    c.acknowledge(*p);
+    out.push_back(std::move(*p));
+    last = std::chrono::steady_clock::now();
+  }
+  return out;
+}
+
+std::string header(const mqtt::Publication& p, const std::string& key) {
+  for (const auto& [k, v] : p.user_properties)
+    if (k == key) return v;
+  return "";
+}
+
+nlohmann::json workflow_json(Instance& i, int id) {
+  auto res = i.client().Get("/actuator/workflows/" + std::to_string(id));
+  return res ? nlohmann::json::parse(res->body) : nlohmann::json::object();
+}
+
+std::string binders_yaml(int rabbit_port, int mqtt_port) {
+  return "  binders:\n    rmq: {type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: " +
+         std::to_string(rabbit_port) + "}}}\n    mq: {type: mqtt, environment: {mqtt: {host: 127.0.0.1, port: " +
+         std::to_string(mqtt_port) + ", client-id: it}}}\n";
+}
+
+TEST(MqttBinder, RabbitToMqttAndBackWithHeadersAndAPoisonMessageDeadLettered) {
+  TempDir root("mqtt-binder");
+  RabbitBroker rabbit(root.path() / "rabbit");
+  MosquittoBroker mosquitto(root.path() / "mosquitto");
+  // Mosquitto refuses packets over 64 KiB (and says so in CONNACK): a larger message is
+  // poison for an MQTT output.
+  mosquitto.set_extra_config("max_packet_size 65536\n");
+  rabbit.start();
+  mosquitto.start();
+  for (const char* q : {"r2m", "r2m.dlq", "m2r"}) declare_queue(rabbit.port(), q, false);
+  mqtt::Client subscriber(mqtt_options(mosquitto.port(), "test-subscriber"));
+  subscriber.subscribe("r2m/out", 1);
+
+  constexpr int kMessages = 300;
+  publish_messages(rabbit.port(), "r2m", kMessages / 2, "a");
+  {
+    auto c = connect_to_rabbit(rabbit.port());
+    c->enable_confirms();
+    c->publish_confirmed("", "r2m", std::string(100 * 1024, 'x'), {{"x-custom", "poison"}}, Millis{5000});
+    c->close_gracefully();
+  }
+  publish_messages(rabbit.port(), "r2m", kMessages / 2, "b");
+
+  const int port = free_port();
+  Instance instance(root.path(), "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
+solace.connector:
+  security.users: [{name: reader, password: reader-secret-pw}]
+  workflows:
+    0: {enabled: true, acknowledgment: {publish-async: true, back-pressure-threshold: 50}}
+    1: {enabled: true}
+spring.cloud.stream:
+)" + binders_yaml(rabbit.port(), mosquitto.port()) + R"(
+  bindings:
+    input-0: {destination: r2m, binder: rmq, consumer: {max-attempts: 2, back-off-initial-interval: 100}}
+    output-0: {destination: r2m/out, binder: mq}
+    input-1: {destination: "m2r/#", binder: mq}
+    output-1: {destination: "", binder: rmq}
+  rabbit.bindings:
+    input-0.consumer.dead-letter-routing-key: r2m.dlq
+    output-1.producer.routing-key: m2r
+)", port);
+
+  // rabbit -> mqtt: every message once, in order, properties mapped; the poison one aside.
+  const auto arrived = collect(subscriber, kMessages, std::chrono::seconds(60));
+  std::vector<std::string> expected;
+  for (int i = 0; i < kMessages / 2; ++i) expected.push_back("a" + std::to_string(i));
+  for (int i = 0; i < kMessages / 2; ++i) expected.push_back("b" + std::to_string(i));
+  std::vector<std::string> got;
+  for (const auto& p : arrived) got.push_back(p.payload);
+  EXPECT_EQ(got, expected) << instance.process().log();
+  ASSERT_FALSE(arrived.empty());
+  EXPECT_EQ(arrived[7].content_type, "text/plain");
+  EXPECT_EQ(arrived[7].correlation_data, "corr-7");
+  EXPECT_EQ(header(arrived[7], "x-custom"), "v7");
+  const auto dead = drain_queue(rabbit.port(), "r2m.dlq", 1);
+  ASSERT_EQ(dead.size(), 1u) << instance.process().log();
+  EXPECT_EQ(dead[0].body.size(), 100u * 1024);
+  EXPECT_EQ(dead[0].headers.at("x-custom"), "poison");
+  EXPECT_NE(dead[0].headers.at("x-exception-message").find("packet"), std::string::npos)
+      << dead[0].headers.at("x-exception-message");
+  EXPECT_EQ(dead[0].headers.at("x-original-queue"), "r2m");
+  const auto w0 = workflow_json(instance, 0);
+  EXPECT_EQ(w0["messages"]["deadLettered"], 1) << w0;
+  EXPECT_EQ(w0["messages"]["retried"], 1) << w0;  // max-attempts 2
+  EXPECT_EQ(w0["messages"]["delivered"], kMessages) << w0;
+
+  // mqtt -> rabbit: user properties, content type and correlation data become AMQP
+  // headers and properties; the topic travels as mqtt_receivedTopic.
+  publish_mqtt(mosquitto.port(), "m2r/sensors", kMessages, "m");
+  const auto back = drain_queue(rabbit.port(), "m2r", kMessages);
+  ASSERT_EQ(back.size(), static_cast<size_t>(kMessages)) << instance.process().log();
+  for (int i = 0; i < kMessages; ++i) {
+    const auto& e = back[static_cast<size_t>(i)];
+    EXPECT_EQ(e.body, "m" + std::to_string(i));
+    EXPECT_EQ(e.headers.at("content-type"), "text/plain");
+    EXPECT_EQ(e.headers.at("correlation-id"), "corr-" + std::to_string(i));
+    EXPECT_EQ(e.headers.at("x-custom"), "v" + std::to_string(i));
+    EXPECT_EQ(e.headers.at("mqtt_receivedTopic"), "m2r/sensors");
+  }
+
+  // The latency histogram counted every delivered message.
+  auto metrics = instance.client().Get("/actuator/prometheus");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("solace_connector_process_seconds_count{workflow_id=\"0\"} " +
+                               std::to_string(kMessages)),
+            std::string::npos);
+  subscriber.disconnect();
+}
+
+TEST(MqttBinder, KillNineMidStreamLosesNothingFromAnMqttInput) {
+  TempDir root("mqtt-kill");
+  RabbitBroker rabbit(root.path() / "rabbit");
+  MosquittoBroker mosquitto(root.path() / "mosquitto");
+  rabbit.start();
+  mosquitto.start();
+  declare_queue(rabbit.port(), "out", false);
+  const std::string config = R"(
+solace.connector:
+  security.users: [{name: reader, password: reader-secret-pw}]
+  workflows.0: {enabled: true, acknowledgment: {publish-async: true, back-pressure-threshold: 100}}
+spring.cloud.stream:
+)" + binders_yaml(rabbit.port(), mosquitto.port()) + R"(
+  bindings:
+    input-0: {destination: "in/#", binder: mq}
+    output-0: {destination: "", binder: rmq}
+  rabbit.bindings.output-0.producer.routing-key: out
+)";
+  auto start = [&](const std::string& name) {
+    const fs::path dir = root.path() / name;
+    fs::create_directories(dir);
+    const int port = free_port();
+    return std::make_unique<Instance>(dir, "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + config,
+                                      port);
+  };
+  auto first = start("first");
+  ASSERT_TRUE(eventually([&] { return workflow_json(*first, 0)["state"] == "running"; }));
+  constexpr int kMessages = 3000;
+  std::thread producer([&] {
+    for (int batch = 0; batch < kMessages / 100; ++batch) {
+      publish_mqtt(mosquitto.port(), "in/x", 100, "b" + std::to_string(batch) + "-");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return workflow_json(*first, 0)["messages"]["delivered"].get<int>() > 500; },
+                         std::chrono::seconds(30)));
+  first->process().signal(SIGKILL);  // with up to 100 messages in flight, PUBACK not yet sent
+  first->process().wait_exit(std::chrono::seconds(10));
+  auto second = start("second");  // the same client id: it resumes the session
+  producer.join();
+  const auto arrived = drain_queue(rabbit.port(), "out", kMessages);
+  std::set<std::string> distinct;
+  for (const auto& e : arrived) distinct.insert(e.body);
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kMessages)) << second->process().log();
+  std::printf("mqtt input, kill -9 mid-stream: %d messages, lost %d, duplicates %zu\n", kMessages,
+              kMessages - static_cast<int>(distinct.size()), arrived.size() - distinct.size());
+}
+
+TEST(MqttBinder, OutputBrokerRestartShowsReconnectingAndLosesNothing) {
+  TempDir root("mqtt-restart");
+  RabbitBroker rabbit(root.path() / "rabbit");
+  MosquittoBroker mosquitto(root.path() / "mosquitto");
+  rabbit.start();
+  mosquitto.start();
+  declare_queue(rabbit.port(), "in", false);
+  {
+    // Register the subscriber's persistent session before anything is published.
+    mqtt::Client subscriber(mqtt_options(mosquitto.port(), "test-subscriber"));
+    subscriber.subscribe("out", 1);
+    subscriber.disconnect();
+  }
+  const int port = free_port();
+  Instance instance(root.path(), "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
+solace.connector:
+  security.users: [{name: reader, password: reader-secret-pw}]
+  workflows.0: {enabled: true, acknowledgment: {publish-async: true, back-pressure-threshold: 20}}
+spring.cloud.stream:
+)" + binders_yaml(rabbit.port(), mosquitto.port()) + R"(
+  bindings:
+    input-0: {destination: in, binder: rmq, consumer: {back-off-initial-interval: 200, back-off-max-interval: 1000}}
+    output-0: {destination: out, binder: mq}
+)", port);
+  constexpr int kMessages = 600;
+  publish_messages(rabbit.port(), "in", kMessages / 2, "x");
+  ASSERT_TRUE(eventually([&] { return workflow_json(instance, 0)["messages"]["delivered"].get<int>() >= 100; },
+                         std::chrono::seconds(30)));
+  mosquitto.stop();
+  publish_messages(rabbit.port(), "in", kMessages / 2, "y");
+  auto health = [&] {
+    auto res = instance.client().Get("/actuator/health");
+    return res ? nlohmann::json::parse(res->body) : nlohmann::json::object();
+  };
+  ASSERT_TRUE(eventually([&] {
+    return health()["components"]["workflows"]["components"]["workflow-0"]["status"] == "RECONNECTING";
+  })) << health();
+  EXPECT_EQ(health()["status"], "RECONNECTING");
+  mosquitto.start();
+  mqtt::Client subscriber(mqtt_options(mosquitto.port(), "test-subscriber"));
+  const auto arrived = collect(subscriber, kMessages, std::chrono::seconds(60));
+  std::set<std::string> distinct;
+  for (const auto& p : arrived) distinct.insert(p.payload);
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(kMessages)) << instance.process().log();
+  EXPECT_TRUE(eventually([&] {
+    return health()["components"]["workflows"]["components"]["workflow-0"]["status"] == "UP";
+  }));
+  std::printf("mqtt output broker restart: %d messages, %zu arrivals, %zu duplicates\n", kMessages, arrived.size(),
+              arrived.size() - distinct.size());
+  subscriber.disconnect();
+}
+
+}  // namespace
+}  // namespace mi::integration
