@@ -46,8 +46,9 @@ RabbitBroker::~RabbitBroker() {
 void RabbitBroker::start() {
   write_file(dir_ / "rabbitmq.conf", config_);
   write_file(dir_ / "advanced.config", advanced_ + "\n");
+  write_file(dir_ / "enabled_plugins", plugins_ + ".\n");
   if (const passwd* pw = getpwnam("rabbitmq")) {
-    for (const char* f : {"rabbitmq.conf", "advanced.config"}) {
+    for (const char* f : {"rabbitmq.conf", "advanced.config", "enabled_plugins"}) {
       if (chown((dir_ / f).c_str(), pw->pw_uid, pw->pw_gid) != 0) throw std::runtime_error("cannot chown config");
     }
   }

@@ -19,7 +19,11 @@ class RabbitBroker {
   void set_config(const std::string& rabbitmq_conf) { config_ = rabbitmq_conf; }
   // Erlang terms for advanced.config, e.g. "[{rabbit, [{channel_tick_interval, 1000}]}]."
   void set_advanced_config(const std::string& terms) { advanced_ = terms; }
+  // Plugins to enable at the next start, as an Erlang list, e.g. "[rabbitmq_shovel]".
+  void set_plugins(const std::string& erlang_list) { plugins_ = erlang_list; }
   void start();  // returns when the AMQP port accepts connections; throws on timeout
+  // The process group the broker runs in (its Erlang VM and helpers), for CPU accounting.
+  pid_t process_group() const { return process_ ? process_->pid() : -1; }
   void stop();   // graceful; returns when the AMQP port is closed
   int port() const { return port_; }
   std::string url() const { return "amqp://127.0.0.1:" + std::to_string(port_); }
@@ -33,6 +37,7 @@ class RabbitBroker {
   int dist_port_;
   std::string config_;
   std::string advanced_ = "[].";
+  std::string plugins_ = "[]";
   std::unique_ptr<Process> process_;
 };
 
