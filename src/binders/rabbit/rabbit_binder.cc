@@ -73,6 +73,7 @@ class RabbitInput final : public workflow::InputBinding {
   std::optional<Delivery> receive(Millis timeout) override {
     if (!connection_) connect();
     try {
+      flush_acks();
       auto event = connection_->next_event(timeout);
       if (event.kind != RabbitConnection::Event::kDelivery) return std::nullopt;
       // The connection generation in the upper bits: an ack for a delivery of a connection
@@ -84,7 +85,13 @@ class RabbitInput final : public workflow::InputBinding {
     }
   }
 
-  void ack(const Delivery& d) override { settle(d, true); }
+  // The workflow settles deliveries in the order it received them, so an ack covers every
+  // earlier delivery too: acks are collected and sent as one `multiple` ack when the workflow
+  // asks for more (or rejects, or closes) — one frame per batch instead of one per message.
+  void ack(const Delivery& d) override {
+    if (!connection_ || (d.tag >> 48) != generation_) return;
+    ack_upto_ = std::max(ack_upto_, d.tag & kTagMask);
+  }
   void reject(const Delivery& d) override { settle(d, false); }
 
   // Like Spring's republishToDlq: the message goes to the dead-letter exchange with the
@@ -112,6 +119,11 @@ class RabbitInput final : public workflow::InputBinding {
   }
 
   void close() override {
+    try {
+      flush_acks();
+    } catch (const BindingError&) {
+      // Gone: the broker redelivers what was not acknowledged.
+    }
     if (connection_) connection_->close_gracefully();
     connection_.reset();
     if (dead_letter_connection_) dead_letter_connection_->close_gracefully();
@@ -124,8 +136,23 @@ class RabbitInput final : public workflow::InputBinding {
       connection_ = std::make_unique<RabbitConnection>(broker_.address, broker_.session, kRpcTimeout);
       connection_->consume(binding_.destination, prefetch_);
       ++generation_;
+      ack_upto_ = 0;
       logger("binder.rabbit")->info("{}: consuming from queue '{}' on {}", binding_.name, binding_.destination,
                                     broker_.address.display());
+    } catch (const RabbitError& e) {
+      connection_.reset();
+      throw BindingError(binding_.name + ": " + e.what());
+    }
+  }
+
+  static constexpr unsigned long long kTagMask = (1ULL << 48) - 1;
+
+  void flush_acks() {
+    if (ack_upto_ == 0 || !connection_) return;
+    const unsigned long long tag = ack_upto_;
+    ack_upto_ = 0;
+    try {
+      connection_->ack(tag, true);
     } catch (const RabbitError& e) {
       connection_.reset();
       throw BindingError(binding_.name + ": " + e.what());
@@ -135,7 +162,9 @@ class RabbitInput final : public workflow::InputBinding {
   void settle(const Delivery& d, bool acknowledge) {
     // A delivery of an earlier connection was requeued by the broker when it closed.
     if (!connection_ || (d.tag >> 48) != generation_) return;
-    const unsigned long long tag = d.tag & ((1ULL << 48) - 1);
+    flush_acks();  // earlier deliveries first
+    if (!connection_) return;
+    const unsigned long long tag = d.tag & kTagMask;
     try {
       if (acknowledge) {
         connection_->ack(tag, false);
@@ -155,6 +184,7 @@ class RabbitInput final : public workflow::InputBinding {
   std::string dead_letter_exchange_;
   std::string dead_letter_routing_key_;
   unsigned long long generation_ = 0;
+  unsigned long long ack_upto_ = 0;  // acknowledged by the workflow, not yet sent (0: none)
   std::unique_ptr<RabbitConnection> connection_;
   std::unique_ptr<RabbitConnection> dead_letter_connection_;
 };
