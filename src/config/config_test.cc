@@ -88,6 +88,8 @@ TEST(KeyTable, DurationsAndBooleansParseLikeSpring) {
   EXPECT_TRUE(parse_duration_ms("250", ms));
   EXPECT_EQ(ms, 250);
   EXPECT_FALSE(parse_duration_ms("10 parsecs", ms));
+  EXPECT_FALSE(parse_duration_ms("999999999999999d", ms));  // overflows: an error, not UB
+  EXPECT_TRUE(parse_duration_ms("999999999999999ms", ms));
   bool b = false;
   EXPECT_TRUE(parse_bool("YES", b));
   EXPECT_TRUE(b);

@@ -367,8 +367,7 @@ bool parse_duration_ms(const std::string& text, long long& out) {
       {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
   for (const auto& [name, factor] : units) {
     if (unit == name) {
-      out = n * factor;
-      return true;
+      return !__builtin_mul_overflow(n, factor, &out);  // 15 digits of days do not fit
     }
   }
   return false;
@@ -451,6 +450,9 @@ std::optional<std::string> check_value(const KeySpec& spec, const std::string& v
 }
 
 std::optional<std::string> closest_known_key(const std::string& canonical) {
+  // No key is this long; the edit distance is quadratic, so a huge junk key would stall.
+  constexpr size_t kLongestWorthSuggesting = 256;
+  if (canonical.size() > kLongestWorthSuggesting) return std::nullopt;
   const auto parts = split_key(canonical);
   const KeySpec* best = nullptr;
   size_t best_distance = SIZE_MAX;

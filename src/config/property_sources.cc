@@ -1,8 +1,10 @@
 #include "config/property_sources.h"
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "config/relaxed_name.h"
@@ -99,9 +101,54 @@ bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\f'; }
 
 }  // namespace
 
+namespace {
+
+// Walks the documents of a YAML stream with yaml-cpp's event parser and stops if a document
+// starts where the previous one did. yaml-cpp 0.7's LoadAll never returns on some malformed
+// input (e.g. a lone ","): it keeps producing empty documents at the same position until
+// memory runs out (jbeder/yaml-cpp#1040). Returns the line where it got stuck, if it did.
+class StuckDocumentFinder final : public YAML::EventHandler {
+ public:
+  std::optional<int> scan(const std::string& text) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    while (parser.HandleNextDocument(*this)) {
+      if (stuck_) return line_ + 1;
+    }
+    return std::nullopt;
+  }
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (seen_ && mark.pos <= last_pos_) stuck_ = true;
+    seen_ = true;
+    last_pos_ = mark.pos;
+    line_ = mark.line;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  bool seen_ = false;
+  bool stuck_ = false;
+  int last_pos_ = -1;
+  int line_ = 0;
+};
+
+}  // namespace
+
 void load_yaml_text(const std::string& text, const std::string& origin_name, int rank,
                     PropertySet& out, Problems& problems) {
   try {
+    if (const auto line = StuckDocumentFinder().scan(text)) {
+      problems.push_back({ConfigProblem::Severity::kError, "", origin_name + ":" + std::to_string(*line),
+                          "invalid YAML: unexpected text where a document should start (a stray ',' or ']'?)"});
+      return;
+    }
     for (const auto& doc : YAML::LoadAll(text)) {
       if (doc.IsNull()) continue;
       if (!doc.IsMap()) {

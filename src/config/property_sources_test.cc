@@ -107,3 +107,27 @@ TEST(FileSource, UnknownExtensionAndMissingFileAreErrors) {
 
 }  // namespace
 }  // namespace mi::config
+
+namespace mi::config {
+namespace {
+
+// yaml-cpp 0.7's LoadAll loops forever on this (found by the yaml_config fuzz target).
+TEST(YamlSource, StrayCommaIsAnErrorNotAHang) {
+  PropertySet set;
+  Problems problems;
+  load_yaml_text(",\n", "application.yml", kFileRank, set, problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].message.find("invalid YAML"), std::string::npos) << problems[0].message;
+  EXPECT_EQ(problems[0].origin, "application.yml:1");
+}
+
+TEST(YamlSource, MultiDocumentStreamsStillLoad) {
+  PropertySet set;
+  Problems problems;
+  load_yaml_text("a: 1\n---\nb: 2\n---\n", "application.yml", kFileRank, set, problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(set.entries().size(), 2u);
+}
+
+}  // namespace
+}  // namespace mi::config
