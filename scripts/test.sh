@@ -12,3 +12,7 @@ cmake --build --preset release
 cmake --preset debug >/dev/null
 cmake --build --preset debug
 ctest --preset debug -j 2
+
+# Hostile input: a short libFuzzer run of every fuzz target (clang-14, ASan+UBSan) on top of
+# the seed-corpus replays above; fails on any crash, hang or sanitizer report.
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
