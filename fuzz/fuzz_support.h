@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "binders/file/file_binder.h"
+#include "binders/mqtt/mqtt_binder.h"
 #include "binders/rabbit/rabbit_binder.h"
 #include "common/logging.h"
 #include "config/config.h"
@@ -43,6 +44,7 @@ inline const std::set<std::string>& app_binder_types() {
     workflow::BinderRegistry registry;
     registry.add(std::make_unique<binders::FileBinder>());
     registry.add(std::make_unique<binders::RabbitBinder>());
+    registry.add(std::make_unique<binders::MqttBinder>());
     return registry.types();
   }();
   return types;

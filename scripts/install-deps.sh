@@ -12,6 +12,7 @@ PACKAGES=(
   mosquitto        # the MQTT broker the tests start privately
   prometheus   # for promtool, which checks our /actuator/prometheus output in a test
   curl
+  wrk          # only for scripts/bench-footprint.sh (management API under load)
   clang-14 libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh
 )
 

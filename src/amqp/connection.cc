@@ -208,10 +208,12 @@ void RabbitConnection::publish_persistent(const std::string& queue, const std::s
   if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot publish: ") + amqp_error_string2(rc));
 }
 
-void RabbitConnection::consume(const std::string& queue, unsigned short prefetch) {
+void RabbitConnection::consume(const std::string& queue, unsigned short prefetch, const std::string& consumer_tag) {
   amqp_basic_qos(conn_, channel_, 0, prefetch, 0);
   check_reply(amqp_get_rpc_reply(conn_), "set prefetch");
-  amqp_basic_consume(conn_, channel_, amqp_cstring_bytes(queue.c_str()), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+  amqp_basic_consume(conn_, channel_, amqp_cstring_bytes(queue.c_str()),
+                     consumer_tag.empty() ? amqp_empty_bytes : amqp_cstring_bytes(consumer_tag.c_str()), 0, 0, 0,
+                     amqp_empty_table);
   check_reply(amqp_get_rpc_reply(conn_), "consume from '" + queue + "'");
 }
 

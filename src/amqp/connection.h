@@ -47,7 +47,8 @@ class RabbitConnection {
   void declare_queue(const std::string& queue, bool management);
 
   void publish_persistent(const std::string& queue, const std::string& body);
-  void consume(const std::string& queue, unsigned short prefetch);
+  // `consumer_tag` empty: the broker picks one.
+  void consume(const std::string& queue, unsigned short prefetch, const std::string& consumer_tag = "");
   void ack(unsigned long long tag, bool multiple);
   // Hands a delivery back to the queue for another attempt.
   void requeue(unsigned long long tag);

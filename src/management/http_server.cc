@@ -44,6 +44,10 @@ HttpServer::HttpServer(const ManagementApi& api) : api_(api), server_(std::make_
   s.set_keep_alive_timeout(kKeepAliveSeconds);
   s.set_keep_alive_max_count(kKeepAliveMaxRequests);
   s.set_payload_max_length(kMaxRequestBody);
+  // A response goes out in two writes (head, body); with Nagle's algorithm on, the second
+  // waits for the client's delayed ACK (about 40 ms), which capped the API at ~180 req/s
+  // (scripts/bench-footprint.sh).
+  s.set_tcp_nodelay(true);
   // The library's default also sets SO_REUSEPORT, which would let a second instance share
   // the port silently; keep only SO_REUSEADDR so a restart can bind at once.
   s.set_socket_options([](int sock) {

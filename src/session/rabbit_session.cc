@@ -1,5 +1,7 @@
 #include "session/rabbit_session.h"
 
+#include <unistd.h>
+
 #include <random>
 
 #include "common/logging.h"
@@ -10,6 +12,12 @@ namespace mi::session {
 using amqp::RabbitConnection;
 using amqp::RabbitError;
 namespace {
+
+std::string consumer_tag() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return "micro-integration@" + std::string(host) + ":" + std::to_string(getpid());
+}
 
 constexpr unsigned short kPrefetch = 100;  // a new active sees every token at once
 constexpr Millis kMaxPoll{50};
@@ -145,11 +153,14 @@ bool RabbitSession::bind_queue() {
     const auto info = connection_->declare_passive(queue_);
     connection_->check_single_active_consumer(queue_);
     if (info.messages == 0 && info.consumers == 0) {
-      // Nobody holds or waits for a token: put the first one in (epoch 0, never a term; owned
-      // by nobody, so whoever receives it claims a term).
-      connection_->publish_persistent(queue_, format_token({0, "seed", 0}));
+      // Nobody holds or waits for a token: put the first one in (owned by nobody, so whoever
+      // receives it claims a term). It carries the highest epoch this process knows, so a
+      // recreated queue does not start the epochs again below earlier terms.
+      connection_->publish_persistent(queue_, format_token({highest_epoch_, "seed", 0}));
     }
-    connection_->consume(queue_, kPrefetch);
+    // A tag naming this process, so `rabbitmqctl list_consumers` (and the management UI)
+    // shows which instance holds the management queue.
+    connection_->consume(queue_, kPrefetch, consumer_tag());
   } catch (const RabbitError& e) {
     std::string detail = e.what();
     if (e.code() == 404) {
@@ -171,7 +182,7 @@ bool RabbitSession::bind_queue() {
 
 std::string RabbitSession::serve() {
   enum class Phase { kStandby, kClaiming, kActive } phase = Phase::kStandby;
-  unsigned long long max_seen = 0;
+  unsigned long long max_seen = highest_epoch_;
   unsigned long long epoch = 0;
   unsigned long long expected_seq = 0;  // our token we wait to see delivered back
   SteadyTime claim_sent{};
@@ -195,6 +206,7 @@ std::string RabbitSession::serve() {
 
   auto claim = [&](SteadyTime now) {
     epoch = max_seen + 1;
+    highest_epoch_ = std::max(highest_epoch_, epoch);
     expected_seq = ++seq_;
     connection_->publish_persistent(queue_, format_token({epoch, instance_id_, expected_seq}));
     claim_sent = now;
@@ -266,6 +278,7 @@ std::string RabbitSession::serve() {
       continue;
     }
     max_seen = std::max(max_seen, token->epoch);
+    highest_epoch_ = std::max(highest_epoch_, max_seen);
     // An older token of ours (e.g. from before a reconnect) while claiming or active is
     // acknowledged together with the next one; as a standby it is a token like any other.
     if (token->owner == instance_id_ && phase != Phase::kStandby) continue;

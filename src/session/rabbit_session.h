@@ -80,6 +80,10 @@ class RabbitSession final : public ManagementSession {
   std::unique_ptr<amqp::RabbitConnection> connection_;
   bool active_ = false;  // session thread only
   unsigned long long seq_ = 0;
+  // The highest term epoch this process has seen, across connections: the token (and with
+  // it the epoch) is lost if the management queue is deleted, and a new term must still get
+  // a higher epoch than every term this process knows of.
+  unsigned long long highest_epoch_ = 0;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

@@ -210,7 +210,9 @@ void Workflow::run() {
         batch.push_back({std::move(*more), clock_.now()});
       }
     } catch (const std::exception& e) {
-      // Deliveries of a broken input connection are returned to the queue by its broker.
+      // Hand back what this batch already took (a broker requeues the deliveries of a broken
+      // connection by itself; a spool directory does not).
+      for (auto& m : batch) settle(m.delivery, false);
       set_down(true, true, e.what());
       wait_interruptibly(outage_delay);
       outage_delay = next_delay(outage_delay);

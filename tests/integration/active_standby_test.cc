@@ -291,6 +291,26 @@ TEST_F(ActiveStandby, BrokerAwayMeansAllStandbyAndBackMeansExactlyOneActive) {
   EXPECT_EQ(active().size(), 1u);
 }
 
+// Found by the fault campaign: the epoch lives in the token, which a deleted queue takes
+// with it; the next term must still get a higher epoch than every earlier one.
+TEST_F(ActiveStandby, RecreatedManagementQueueContinuesTheEpochsUpward) {
+  declare_queue(broker->port(), "mgmt", true);
+  add_instance(broker->url(), "mgmt");
+  add_instance(broker->url(), "mgmt");
+  ASSERT_EQ(wait_for_one_active().size(), 1u);
+  auto epoch = [&](size_t i) { return get(*instances[i], "/actuator/leaderelection")["term"]["epoch"]; };
+  const auto first = wait_for_one_active()[0];
+  const unsigned long long before = epoch(first).get<unsigned long long>();
+  broker->ctl("delete_queue mgmt");
+  ASSERT_TRUE(eventually([&] { return active().empty(); }, std::chrono::seconds(15)));
+  declare_queue(broker->port(), "mgmt", true);
+  const auto now_active = wait_for_one_active(std::chrono::seconds(30));
+  ASSERT_EQ(now_active.size(), 1u);
+  EXPECT_GT(epoch(now_active[0]).get<unsigned long long>(), before);
+  // The broker names the active instance through our consumer tag.
+  EXPECT_NE(broker->ctl("list_consumers queue_name consumer_tag active").find("micro-integration@"), std::string::npos);
+}
+
 TEST_F(ActiveStandby, WrongQueueOrCredentialsKeepTheInstanceStandbyAndHealthSaysWhy) {
   declare_queue(broker->port(), "plain", false);
   Instance& missing = add_instance(broker->url(), "nowhere");

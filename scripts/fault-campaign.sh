@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Fault campaign with an independent single-leader checker (release build):
+#   scripts/fault-campaign.sh [--seed N] [--faults N]     (defaults: seed 1, 12 faults)
+# The same seed replays the same sequence of faults. Exit code 1 if the checker finds an
+# overlap of active instances, a lost message or an out-of-order epoch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release --target fault_campaign micro-integration
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"); date: $(date -u +%Y-%m-%d)"
+build/release/bench/fault_campaign "$@"
