@@ -387,7 +387,11 @@ int Campaign::check() {
       if (t < 0) continue;
       if (auto p = line.find("state is now active (epoch "); p != std::string::npos) {
         if (!open) open = Interval{l, t, -1, std::atoll(line.c_str() + p + 27)};
-      } else if (line.find("state is now standby") != std::string::npos && open) {
+      } else if (open && (line.find("flow inactive") != std::string::npos ||
+                          line.find("state is now standby") != std::string::npos)) {
+        // The term ends where the instance gives up the flow (its fencing gate is closed by
+        // then: the gate is a lease that runs out by itself); stopping the workflows may log
+        // "state is now standby" later, after a send blocked on a dead connection returns.
         open->to = t;
         intervals.push_back(*open);
         open.reset();
@@ -483,6 +487,17 @@ int Campaign::check() {
     const long long until = i + 1 < faults_.size() ? faults_[i + 1].at_ms : end;
     if (next >= 0 && next < until) {
       by_type[name(f.planned.type)].push_back(next - f.at_ms);
+      if (std::getenv("MI_CAMPAIGN_TRACE")) {
+        std::printf("-- fault %zu %s at %lld: log lines until the takeover\n", i + 1, name(f.planned.type), f.at_ms);
+        for (const auto& life : lives_) {
+          std::istringstream lines(life.log);
+          std::string line;
+          while (std::getline(lines, line)) {
+            const long long t = log_time_ms(line);
+            if (t >= f.at_ms - 200 && t <= next) std::printf("   node %d pid %d: %s\n", life.node, life.pid, line.c_str());
+          }
+        }
+      }
     } else {
       by_type[std::string(name(f.planned.type)) + " (no change of leader)"].push_back(-1);
     }

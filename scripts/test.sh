@@ -13,6 +13,11 @@ cmake --preset debug >/dev/null
 cmake --build --preset debug
 ctest --preset debug -j 2
 
+# A short fault campaign (release build): 8 seeded faults against three active_standby
+# instances under load; fails if the independent checker sees two active at once, a lost
+# message or an epoch going backwards.
+scripts/fault-campaign.sh --seed 1 --faults 8
+
 # Hostile input: a short libFuzzer run of every fuzz target (clang-14, ASan+UBSan) on top of
 # the seed-corpus replays above; fails on any crash, hang or sanitizer report.
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
