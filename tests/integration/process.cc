@@ -53,6 +53,10 @@ Process::Process(const std::string& binary, const std::vector<std::string>& args
       dup2(fd, 1);
       dup2(fd, 2);
     }
+    // Nothing else of the test process may live on in the child: an inherited socket (a
+    // TCP proxy's, a test's broker connection) would stay open after the test closed it,
+    // so the broker would not see the close until the child exits.
+    close_range(3, ~0U, 0);
     if (chdir(cwd.c_str()) != 0) _exit(126);
     execve(binary.c_str(), argv.data(), envp.data());
     _exit(127);

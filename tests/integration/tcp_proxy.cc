@@ -11,8 +11,10 @@
 namespace mi::integration {
 namespace {
 
+// Every socket is close-on-exec: a child the test starts meanwhile (rabbitmqctl, an
+// instance) must not keep a link open after the proxy closed it.
 int connect_to(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -27,7 +29,7 @@ int connect_to(int port) {
 }  // namespace
 
 TcpProxy::TcpProxy(int target_port) : target_port_(target_port) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -61,7 +63,7 @@ void TcpProxy::run() {
     }
     if (poll(fds.data(), fds.size(), 20) <= 0) continue;
     if (fds[0].revents & POLLIN) {
-      const int client = accept(listen_fd_, nullptr, nullptr);
+      const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       const int upstream = client >= 0 ? connect_to(target_port_) : -1;
       if (upstream >= 0) {
         links.emplace_back(client, upstream);
