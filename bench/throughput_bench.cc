@@ -20,69 +20,14 @@
 #include "../tests/integration/mosquitto_broker.h"
 #include "../tests/integration/rabbit_broker.h"
 #include "mqtt/client.h"
+#include "bench_support.h"
 
 using namespace mi::integration;
 namespace fs = std::filesystem;
+using namespace mi::bench;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-constexpr size_t kPayloadBytes = 1024;
-
-// CPU seconds (user + system) of every process in `group`, or of `pid` alone.
-double cpu_seconds(pid_t group, pid_t pid = -1) {
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  double total = 0;
-  DIR* proc = opendir("/proc");
-  while (dirent* e = readdir(proc)) {
-    const pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
-    if (p <= 0 || (pid > 0 && p != pid)) continue;
-    std::ifstream in("/proc/" + std::to_string(p) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 2));
-    std::string f[13];
-    for (auto& x : f) fields >> x;  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-    if (pid <= 0 && std::atoi(f[2].c_str()) != group) continue;
-    total += (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / ticks;
-  }
-  closedir(proc);
-  return total;
-}
-
-long resident_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return 0;
-}
-
-void preload(int port, const std::string& queue, int count) {
-  auto c = connect_to_rabbit(port);
-  c->enable_confirms();
-  const std::string payload(kPayloadBytes, 'p');
-  for (int done = 0; done < count;) {
-    const int n = std::min(500, count - done);
-    unsigned long long first = 0;
-    for (int i = 0; i < n; ++i) {
-      const auto tag = c->publish("", queue, payload, {{"content-type", "application/octet-stream"}});
-      if (i == 0) first = tag;
-    }
-    auto confirms = c->await_confirms(first, static_cast<size_t>(n), mi::Millis{30000});
-    if (confirms.lost) throw *confirms.lost;
-    done += n;
-  }
-  c->close_gracefully();
-}
-
-unsigned queue_depth(int port, const std::string& queue) {
-  auto c = connect_to_rabbit(port);
-  const unsigned n = c->declare_passive(queue).messages;
-  c->close_gracefully();
-  return n;
-}
 
 // Waits until `queue` holds `count` messages; returns the seconds it took from `start`.
 double wait_for_depth(int port, const std::string& queue, unsigned count, Clock::time_point start) {
@@ -103,13 +48,6 @@ void print(const char* what, const Run& r, int messages) {
   std::printf("%-34s %8.0f msg/s  %6.2f s  broker CPU %6.2f s  mover CPU %6.2f s  total %6.1f us/msg\n", what,
               messages / r.seconds, r.seconds, r.broker_cpu, r.mover_cpu,
               (r.broker_cpu + r.mover_cpu) / messages * 1e6);
-}
-
-bool post_state(Instance& instance, int workflow, const char* state) {
-  auto client = instance.client(kAdminUser, kAdminPassword);
-  auto res = client.Post("/actuator/workflows/" + std::to_string(workflow),
-                         std::string("{\"state\":\"") + state + "\"}", "application/json");
-  return res && res->status / 100 == 2;
 }
 
 }  // namespace
@@ -138,7 +76,7 @@ int main(int argc, char** argv) {
   const std::string uri = "amqp://guest:guest@127.0.0.1:" + std::to_string(rabbit.port());
   Run shovel;
   {
-    const double cpu0 = cpu_seconds(broker);
+    const double cpu0 = cpu_seconds(broker).total();
     const auto t0 = Clock::now();
     const std::string out = rabbit.ctl(
         "set_parameter shovel bench '{\"src-protocol\": \"amqp091\", \"src-uri\": \"" + uri +
@@ -146,7 +84,7 @@ int main(int argc, char** argv) {
         "\", \"dest-queue\": \"shovel-dst\", \"ack-mode\": \"on-confirm\"}'");
     if (out.find("Setting runtime parameter") == std::string::npos) std::fprintf(stderr, "%s\n", out.c_str());
     shovel.seconds = wait_for_depth(rabbit.port(), "shovel-dst", static_cast<unsigned>(messages), t0);
-    shovel.broker_cpu = cpu_seconds(broker) - cpu0;
+    shovel.broker_cpu = cpu_seconds(broker).total() - cpu0;
     rabbit.ctl("clear_parameter shovel bench");
   }
 
@@ -188,8 +126,8 @@ spring.cloud.stream:
   Run ours;
   long peak_rss = 0;
   {
-    const double broker0 = cpu_seconds(broker);
-    const double mi0 = cpu_seconds(0, mi);
+    const double broker0 = cpu_seconds(broker).total();
+    const double mi0 = cpu_seconds(0, mi).total();
     const auto t0 = Clock::now();
     post_state(instance, 0, "RESUMED");
     std::thread sampler([&] {
@@ -199,8 +137,8 @@ spring.cloud.stream:
       }
     });
     ours.seconds = wait_for_depth(rabbit.port(), "mi-dst", static_cast<unsigned>(messages), t0);
-    ours.broker_cpu = cpu_seconds(broker) - broker0;
-    ours.mover_cpu = cpu_seconds(0, mi) - mi0;
+    ours.broker_cpu = cpu_seconds(broker).total() - broker0;
+    ours.mover_cpu = cpu_seconds(0, mi).total() - mi0;
     sampler.join();
   }
   std::printf("\nrabbit -> rabbit (same broker, same messages):\n");
@@ -218,7 +156,7 @@ spring.cloud.stream:
   subscriber.subscribe("lat/out", 1);
   preload(rabbit.port(), "r2m-src", messages);
   {
-    const double mi0 = cpu_seconds(0, mi);
+    const double mi0 = cpu_seconds(0, mi).total();
     const auto t0 = Clock::now();
     post_state(instance, 1, "RESUMED");
     int got = 0;
@@ -230,7 +168,7 @@ spring.cloud.stream:
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     std::printf("\nrabbit -> mqtt: %d of %d messages in %.2f s = %.0f msg/s, micro-integration CPU %.1f us/msg\n", got,
-                messages, seconds, got / seconds, (cpu_seconds(0, mi) - mi0) / got * 1e6);
+                messages, seconds, got / seconds, (cpu_seconds(0, mi).total() - mi0) / got * 1e6);
   }
 
   // 4. rabbit -> mqtt end-to-end latency at a steady rate: publish time (in the payload) to

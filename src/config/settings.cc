@@ -111,7 +111,7 @@ void resolve_delivery(const Config& config, WorkflowSettings& w, Problems& probl
   const long long timeout = config.get_int(key("publish-timeout"));
   // -1 = forever; a century is forever for a deadline and cannot overflow steady_clock.
   w.acknowledgment.publish_timeout = timeout < 0 ? Millis{100LL * 365 * 24 * 3600 * 1000} : Millis{timeout};
-  w.input.in_flight_window = w.output.in_flight_window = w.acknowledgment.window();
+  w.input.in_flight_window = w.acknowledgment.window();
 
   const std::string retry = "spring.cloud.stream.bindings." + w.input.name + ".consumer.";
   w.retry.max_attempts = static_cast<int>(config.get_int(retry + "max-attempts"));

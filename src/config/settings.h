@@ -23,7 +23,8 @@ struct BindingSettings {
   // Binder-specific binding options, canonical keys below
   // spring.cloud.stream.<binder type>.bindings.<name> (e.g. "consumer.prefetch").
   std::map<std::string, std::string> options;
-  // The workflow's in-flight window (acknowledgment settings): what an input may take ahead.
+  // Inputs only: the workflow's in-flight window (acknowledgment settings), the default of
+  // how much an input may take ahead (rabbit prefetch).
   int in_flight_window = 1;
 };
 

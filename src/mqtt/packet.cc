@@ -144,13 +144,18 @@ Properties read_properties(Reader& in) {
   Reader r = in.sub(length, "properties");
   while (!r.empty()) {
     const std::uint32_t id = r.varint("property identifier");
+    // The many one-byte 0/1 properties, and the integers for which 0 is not allowed.
+    const auto flag = [&](std::optional<std::uint8_t>& slot, const char* name) {
+      const auto v = r.u8(name);
+      check_bool(v, r, name);
+      set_once(slot, v, r, static_cast<int>(id));
+    };
+    const auto nonzero = [&](auto& slot, auto value, const char* name) {
+      if (value == 0) r.fail(std::string(name) + " 0");
+      set_once(slot, value, r, static_cast<int>(id));
+    };
     switch (id) {
-      case 0x01: {
-        const auto v = r.u8("payload format indicator");
-        check_bool(v, r, "payload format indicator");
-        set_once(p.payload_format_indicator, v, r, 0x01);
-        break;
-      }
+      case 0x01: flag(p.payload_format_indicator, "payload format indicator"); break;
       case 0x02: set_once(p.message_expiry_interval, r.u32("message expiry interval"), r, 0x02); break;
       case 0x03: set_once(p.content_type, r.utf8("content type"), r, 0x03); break;
       case 0x08: set_once(p.response_topic, r.utf8("response topic"), r, 0x08); break;
@@ -166,77 +171,27 @@ Properties read_properties(Reader& in) {
       case 0x13: set_once(p.server_keep_alive, r.u16("server keep alive"), r, 0x13); break;
       case 0x15: set_once(p.authentication_method, r.utf8("authentication method"), r, 0x15); break;
       case 0x16: set_once(p.authentication_data, r.binary("authentication data"), r, 0x16); break;
-      case 0x17: {
-        const auto v = r.u8("request problem information");
-        check_bool(v, r, "request problem information");
-        set_once(p.request_problem_information, v, r, 0x17);
-        break;
-      }
+      case 0x17: flag(p.request_problem_information, "request problem information"); break;
       case 0x18: set_once(p.will_delay_interval, r.u32("will delay interval"), r, 0x18); break;
-      case 0x19: {
-        const auto v = r.u8("request response information");
-        check_bool(v, r, "request response information");
-        set_once(p.request_response_information, v, r, 0x19);
-        break;
-      }
+      case 0x19: flag(p.request_response_information, "request response information"); break;
       case 0x1A: set_once(p.response_information, r.utf8("response information"), r, 0x1A); break;
       case 0x1C: set_once(p.server_reference, r.utf8("server reference"), r, 0x1C); break;
       case 0x1F: set_once(p.reason_string, r.utf8("reason string"), r, 0x1F); break;
-      case 0x21: {
-        const auto v = r.u16("receive maximum");
-        if (v == 0) r.fail("receive maximum 0");
-        set_once(p.receive_maximum, v, r, 0x21);
-        break;
-      }
+      case 0x21: nonzero(p.receive_maximum, r.u16("receive maximum"), "receive maximum"); break;
       case 0x22: set_once(p.topic_alias_maximum, r.u16("topic alias maximum"), r, 0x22); break;
-      case 0x23: {
-        const auto v = r.u16("topic alias");
-        if (v == 0) r.fail("topic alias 0");
-        set_once(p.topic_alias, v, r, 0x23);
-        break;
-      }
-      case 0x24: {
-        const auto v = r.u8("maximum QoS");
-        check_bool(v, r, "maximum QoS");
-        set_once(p.maximum_qos, v, r, 0x24);
-        break;
-      }
-      case 0x25: {
-        const auto v = r.u8("retain available");
-        check_bool(v, r, "retain available");
-        set_once(p.retain_available, v, r, 0x25);
-        break;
-      }
+      case 0x23: nonzero(p.topic_alias, r.u16("topic alias"), "topic alias"); break;
+      case 0x24: flag(p.maximum_qos, "maximum QoS"); break;
+      case 0x25: flag(p.retain_available, "retain available"); break;
       case 0x26: {
         std::string key = r.utf8("user property name");
         std::string value = r.utf8("user property value");
         p.user_properties.emplace_back(std::move(key), std::move(value));
         break;
       }
-      case 0x27: {
-        const auto v = r.u32("maximum packet size");
-        if (v == 0) r.fail("maximum packet size 0");
-        set_once(p.maximum_packet_size, v, r, 0x27);
-        break;
-      }
-      case 0x28: {
-        const auto v = r.u8("wildcard subscription available");
-        check_bool(v, r, "wildcard subscription available");
-        set_once(p.wildcard_subscription_available, v, r, 0x28);
-        break;
-      }
-      case 0x29: {
-        const auto v = r.u8("subscription identifiers available");
-        check_bool(v, r, "subscription identifiers available");
-        set_once(p.subscription_identifiers_available, v, r, 0x29);
-        break;
-      }
-      case 0x2A: {
-        const auto v = r.u8("shared subscription available");
-        check_bool(v, r, "shared subscription available");
-        set_once(p.shared_subscription_available, v, r, 0x2A);
-        break;
-      }
+      case 0x27: nonzero(p.maximum_packet_size, r.u32("maximum packet size"), "maximum packet size"); break;
+      case 0x28: flag(p.wildcard_subscription_available, "wildcard subscription available"); break;
+      case 0x29: flag(p.subscription_identifiers_available, "subscription identifiers available"); break;
+      case 0x2A: flag(p.shared_subscription_available, "shared subscription available"); break;
       default: {
         char buf[64];
         std::snprintf(buf, sizeof buf, "unknown property identifier 0x%X", static_cast<unsigned>(id));

@@ -27,6 +27,16 @@ std::vector<SendOutcome> OutputBinding::send_batch(const std::vector<const Messa
   return outcomes;
 }
 
+void send_as_batch_of_one(OutputBinding& output, const Message& message, const FencingGate* fence, Millis timeout) {
+  const SendOutcome outcome = output.send_batch({&message}, fence, timeout).front();
+  switch (outcome.result) {
+    case SendResult::kDelivered: return;
+    case SendResult::kFenced: throw FencedError(outcome.error);
+    case SendResult::kRefused: throw RefusedError(outcome.error);
+    case SendResult::kUnavailable: throw BindingError(outcome.error);
+  }
+}
+
 void BinderRegistry::add(std::unique_ptr<Binder> binder) {
   const std::string type = binder->type();
   binders_[type] = std::move(binder);

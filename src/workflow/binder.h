@@ -93,6 +93,9 @@ class OutputBinding {
   virtual void close() = 0;
 };
 
+// send() for outputs whose real work is in send_batch: one message, outcome as exception.
+void send_as_batch_of_one(OutputBinding& output, const Message& message, const FencingGate* fence, Millis timeout);
+
 class Binder {
  public:
   virtual ~Binder() = default;

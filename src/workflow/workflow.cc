@@ -249,8 +249,9 @@ bool Workflow::process(std::vector<InHand>& batch) {
   }
   std::vector<const Message*> messages;
   messages.reserve(batch.size());
+  const std::string epoch = gate_ && gate_->epoch() > 0 ? std::to_string(gate_->epoch()) : "";
   for (auto& m : batch) {
-    if (gate_ && gate_->epoch() > 0) m.delivery.message.headers[kLeaderEpochHeader] = std::to_string(gate_->epoch());
+    if (!epoch.empty()) m.delivery.message.headers[kLeaderEpochHeader] = epoch;
     messages.push_back(&m.delivery.message);
   }
   std::vector<SendOutcome> outcomes;

@@ -195,13 +195,7 @@ class MqttOutput final : public workflow::OutputBinding {
   }
 
   void send(const Message& m, const FencingGate* fence) override {
-    const auto outcome = send_batch({&m}, fence, Millis{30000}).front();
-    switch (outcome.result) {
-      case SendResult::kDelivered: return;
-      case SendResult::kFenced: throw workflow::FencedError(outcome.error);
-      case SendResult::kRefused: throw workflow::RefusedError(outcome.error);
-      case SendResult::kUnavailable: throw BindingError(outcome.error);
-    }
+    workflow::send_as_batch_of_one(*this, m, fence, Millis{30000});
   }
 
   // Publishes the batch, then waits for all its PUBACKs.

@@ -204,13 +204,7 @@ class RabbitOutput final : public workflow::OutputBinding {
   }
 
   void send(const Message& m, const FencingGate* fence) override {
-    const auto outcome = send_batch({&m}, fence, kPublishTimeout).front();
-    switch (outcome.result) {
-      case SendResult::kDelivered: return;
-      case SendResult::kFenced: throw workflow::FencedError(outcome.error);
-      case SendResult::kRefused: throw workflow::RefusedError(outcome.error);
-      case SendResult::kUnavailable: throw BindingError(outcome.error);
-    }
+    workflow::send_as_batch_of_one(*this, m, fence, kPublishTimeout);
   }
 
   // Publishes the whole batch, then collects the confirms: one round trip per batch, not per
