@@ -5,12 +5,26 @@
 
 namespace mi::integration {
 
+namespace {
+
+// The decimal number in line[pos, pos + len), or -1 if those are not all digits.
+long long digits(const std::string& line, size_t pos, size_t len) {
+  long long value = 0;
+  for (size_t i = pos; i < pos + len; ++i) {
+    if (line[i] < '0' || line[i] > '9') return -1;
+    value = value * 10 + (line[i] - '0');
+  }
+  return value;
+}
+
+}  // namespace
+
 long long log_time_ms(const std::string& line) {
   std::tm tm{};
   if (line.size() < 29 || !strptime(line.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return -1;
-  const long long ms = std::stoll(line.substr(20, 3));
-  const int sign = line[23] == '-' ? -1 : 1;
-  const long long offset = sign * (std::stoll(line.substr(24, 2)) * 60 + std::stoll(line.substr(27, 2))) * 60;
+  const long long ms = digits(line, 20, 3), hours = digits(line, 24, 2), minutes = digits(line, 27, 2);
+  if (line[19] != '.' || ms < 0 || hours < 0 || minutes < 0 || (line[23] != '+' && line[23] != '-')) return -1;
+  const long long offset = (line[23] == '-' ? -1 : 1) * (hours * 60 + minutes) * 60;
   return (static_cast<long long>(timegm(&tm)) - offset) * 1000 + ms;
 }
 

@@ -1,0 +1,88 @@
+#pragma once
+// The fault campaign's checker. It does not take the instances' word for anything it can
+// check elsewhere; it rebuilds who was active from three sources and compares them:
+//   1. the instances' own timestamped state changes (their logs), with the term of a frozen
+//      process cut at freeze + lease (its log only speaks after SIGCONT);
+//   2. the broker's view: the management queue's active consumer, sampled during the run
+//      (the session's consumer tag is "micro-integration@<host>:<pid>");
+//   3. the messages that reached the target: their x-leader-epoch in arrival order, and
+//      which of the producer's confirmed messages arrived.
+// Pure functions over a recorded history, so the checker itself is unit tested.
+#include <sys/types.h>
+
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fault_plan.h"
+
+namespace mi::campaign {
+
+// One run of an instance process and what it logged.
+struct Life {
+  int node;
+  pid_t pid;
+  long long started_ms;
+  long long ended_ms = -1;  // killed or exited; -1: still running at the end
+  std::string log;
+};
+
+struct FaultRecord {
+  PlannedFault planned;
+  int target = -1;  // node; -1 for broker-wide faults
+  long long at_ms = 0;
+};
+
+struct BrokerSample {
+  long long from_ms, to_ms;  // the sample was taken somewhere in between
+  std::set<pid_t> active;    // pids of the management queue's active consumers
+};
+
+struct Arrival {
+  std::string body;
+  long long epoch;  // -1: no x-leader-epoch header
+};
+
+struct CampaignHistory {
+  std::vector<Life> lives;  // in start order
+  std::vector<FaultRecord> faults;
+  std::vector<BrokerSample> samples;
+  std::vector<Arrival> arrivals;  // in arrival order
+  long long confirmed = 0;        // the producer sent "s0" .. "s<confirmed-1>", each confirmed
+  long long end_ms = 0;
+  long long lease_ms = 1500;
+};
+
+struct ActiveInterval {
+  size_t life;  // index into CampaignHistory::lives
+  long long from_ms, to_ms, epoch;
+};
+
+struct CheckReport {
+  std::vector<ActiveInterval> intervals;
+  std::vector<std::string> findings;  // one line per problem, for the operator to read
+  int overlaps = 0;
+  long long overlap_ms = 0;
+  int disagreements = 0;
+  size_t samples_with_active = 0;
+  long long lost = 0, duplicates = 0;
+  int older_epoch_after_newer = 0, unstamped = 0;
+  long long max_epoch = 0;
+  // Per fault: ms from the fault to the next instance logging "state is now active", or -1
+  // when no instance became active before the next fault.
+  std::vector<long long> failover_ms;
+
+  bool ok() const {
+    return overlaps == 0 && disagreements == 0 && older_epoch_after_newer == 0 && lost == 0 && unstamped == 0;
+  }
+};
+
+// Active intervals from the logs (source 1).
+std::vector<ActiveInterval> active_intervals(const CampaignHistory& history);
+CheckReport check(const CampaignHistory& history);
+// Intervals, epochs in arrival order, failover times by fault type, the counts and PASS/FAIL.
+// With `trace`, also every log line between each fault and the takeover that followed it.
+void print_report(const CampaignHistory& history, const CheckReport& report, bool trace, std::FILE* out);
+
+}  // namespace mi::campaign

@@ -1,0 +1,30 @@
+#pragma once
+// The fault campaign's plan: a seeded sequence of faults. It depends only on the seed (and
+// the standard library's distributions, which are the same for one libstdc++), so the same
+// seed replays the same sequence. Targets are roles ("the active instance", "a standby"),
+// resolved when the fault is injected.
+#include <string_view>
+#include <vector>
+
+namespace mi::campaign {
+
+enum class FaultType { kKill9, kStopShort, kStopLong, kNetCut, kBrokerRestart, kQueueRecreate, kSigtermRestart };
+
+std::string_view name(FaultType type);
+// Broker-wide faults have no target instance.
+bool targets_an_instance(FaultType type);
+// A frozen process: its term ends at freeze + lease, not where its own log says.
+bool freezes_the_process(FaultType type);
+
+struct PlannedFault {
+  FaultType type;
+  bool on_active;  // else on a standby, chosen by `pick`
+  unsigned pick;
+  int gap_ms;      // quiet time after the system settled again
+
+  bool operator==(const PlannedFault&) const = default;
+};
+
+std::vector<PlannedFault> plan(unsigned seed, int count);
+
+}  // namespace mi::campaign
