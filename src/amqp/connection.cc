@@ -2,6 +2,7 @@
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -75,6 +76,17 @@ RabbitConnection::RabbitConnection(const config::BrokerAddress& address,
 
 RabbitConnection::~RabbitConnection() {
   if (conn_) amqp_destroy_connection(conn_);
+}
+
+void RabbitConnection::abort() {
+  if (!conn_) return;
+  // SO_LINGER with a zero timeout makes close() send a reset and drop the send queue.
+  if (const int fd = amqp_get_sockfd(conn_); fd >= 0) {
+    const linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }
+  amqp_destroy_connection(conn_);
+  conn_ = nullptr;
 }
 
 void RabbitConnection::close_gracefully() {
@@ -305,7 +317,7 @@ unsigned long long RabbitConnection::publish(const std::string& exchange, const 
 }
 
 RabbitConnection::Confirms RabbitConnection::await_confirms(unsigned long long first, std::size_t count,
-                                                            Millis timeout) {
+                                                            Millis timeout, const FencingGate* fence) {
   Confirms out;
   out.each.resize(count);
   std::size_t open = count;
@@ -326,12 +338,19 @@ RabbitConnection::Confirms RabbitConnection::await_confirms(unsigned long long f
   std::optional<std::string> returned;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (open > 0) {
-    const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (fence && !fence->allows(now)) {
+      out.lost = RabbitError(0, "leadership lease ran out with " + std::to_string(open) + " publications unconfirmed");
+      out.fenced = true;
+      return out;
+    }
+    if (now >= deadline) {
       out.lost = RabbitError(0, "the broker did not confirm within " + std::to_string(timeout.count()) + " ms");
       return out;
     }
-    timeval tv = to_timeval(left);
+    // Wake up when the lease would end, to see whether it was extended meanwhile.
+    const auto wake = fence ? std::min(deadline, fence->valid_until()) : deadline;
+    timeval tv = to_timeval(std::chrono::ceil<Millis>(wake - now));
     amqp_frame_t frame{};
     const int wait = amqp_simple_wait_frame_noblock(conn_, &frame, &tv);
     if (wait == AMQP_STATUS_TIMEOUT) continue;

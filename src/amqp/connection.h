@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/fencing_gate.h"
 #include "config/settings.h"
 
 namespace mi::amqp {
@@ -34,6 +35,11 @@ class RabbitConnection {
   RabbitConnection& operator=(const RabbitConnection&) = delete;
 
   void close_gracefully();
+  // Drops the connection at once with a TCP reset, which discards whatever the kernel has
+  // not delivered yet: a publish given up on behind a cut link is never delivered late (a
+  // plain close would keep retransmitting it once the link heals). The object is then
+  // unusable; destroy it.
+  void abort();
 
   struct QueueInfo {
     unsigned messages = 0;   // ready messages
@@ -78,8 +84,13 @@ class RabbitConnection {
     // Set if the channel or connection failed (or time ran out) before every answer came:
     // the connection is then unusable, and kPending entries are of unknown fate.
     std::optional<RabbitError> lost;
+    // The fence closed while answers were missing (`lost` is set too). The caller must drop
+    // the connection: the messages may still be on their way and must not arrive late.
+    bool fenced = false;
   };
-  Confirms await_confirms(unsigned long long first, std::size_t count, Millis timeout);
+  // Waits up to `timeout`, and with a `fence` no longer than it stays open.
+  Confirms await_confirms(unsigned long long first, std::size_t count, Millis timeout,
+                          const FencingGate* fence = nullptr);
 
   struct Event {
     enum Kind { kNothing, kDelivery } kind = kNothing;

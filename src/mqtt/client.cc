@@ -247,12 +247,19 @@ void Client::tls_handshake(Clock::time_point deadline) {
   }
 }
 
-void Client::close_socket() {
+void Client::close_socket(Close how) {
   if (ssl_) SSL_free(ssl_);
   ssl_ = nullptr;
   if (ssl_ctx_) SSL_CTX_free(ssl_ctx_);
   ssl_ctx_ = nullptr;
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    if (how == Close::kReset) {
+      // SO_LINGER with a zero timeout makes close() send a reset and drop the send queue.
+      const linger reset{1, 0};
+      setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    ::close(fd_);
+  }
   fd_ = -1;
 }
 
@@ -589,7 +596,8 @@ std::uint16_t Client::publish(const std::string& topic, const std::string& paylo
   return p.packet_id;
 }
 
-void Client::wait_for_acks(std::span<const std::uint16_t> ids, std::chrono::milliseconds timeout) {
+void Client::wait_for_acks(std::span<const std::uint16_t> ids, std::chrono::milliseconds timeout,
+                           const FencingGate* fence) {
   for (const auto id : ids) {
     if (id != 0 && !in_flight_.count(id) && !completed_.count(id)) {
       throw std::logic_error("no MQTT publication with packet id " + std::to_string(id) + " is awaiting its PUBACK");
@@ -601,7 +609,14 @@ void Client::wait_for_acks(std::span<const std::uint16_t> ids, std::chrono::mill
         std::count_if(ids.begin(), ids.end(), [&](std::uint16_t id) { return id != 0 && in_flight_.count(id); }));
     if (missing == 0) break;
     check_open();
-    if (!pump(deadline)) {
+    const auto now = Clock::now();
+    if (fence && !fence->allows(now)) {
+      throw FencedWait(0, "leadership lease ran out with " + std::to_string(missing) +
+                              " MQTT publications unacknowledged");
+    }
+    // Wake up when the lease would end, to see whether it was extended meanwhile.
+    const auto wake = fence ? std::min(deadline, fence->valid_until()) : deadline;
+    if (!pump(wake) && wake == deadline) {
       throw MqttError(0, std::to_string(missing) + " of " + std::to_string(ids.size()) +
                              " MQTT publications were not acknowledged by the broker within " +
                              std::to_string(timeout.count()) + " ms");
@@ -644,6 +659,11 @@ void Client::disconnect() {
   }
   close_socket();
   closed_reason_ = "disconnected";
+}
+
+void Client::abort() {
+  close_socket(Close::kReset);
+  closed_reason_ = "connection dropped";
 }
 
 }  // namespace mi::mqtt

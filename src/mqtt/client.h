@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/fencing_gate.h"
+
 #include "mqtt/packet.h"
 
 struct ssl_st;
@@ -102,12 +104,17 @@ class Client {
                         const PublishProperties& properties = {});
 
   // Waits for the PUBACKs of `ids` (0 is ignored). Throws MqttError naming the topic and reason
-  // if any PUBACK carries a reason >= 0x80, or reason 0 after `timeout`. Publications that
-  // arrive meanwhile are kept for receive().
-  void wait_for_acks(std::span<const std::uint16_t> ids, std::chrono::milliseconds timeout);
+  // if any PUBACK carries a reason >= 0x80, or reason 0 after `timeout`; FencedWait if `fence`
+  // (may be null) closes first. Publications that arrive meanwhile are kept for receive().
+  void wait_for_acks(std::span<const std::uint16_t> ids, std::chrono::milliseconds timeout,
+                     const FencingGate* fence = nullptr);
 
   // Graceful DISCONNECT (the session remains for session_expiry_seconds), then closes.
   void disconnect();
+  // Drops the connection at once with a TCP reset, which discards whatever the kernel has
+  // not delivered yet: a publication given up on behind a cut link is never delivered late
+  // (a plain close would keep retransmitting it once the link heals).
+  void abort();
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -126,7 +133,8 @@ class Client {
   void handle(Packet packet);
   void check_open();
   [[noreturn]] void fail(const MqttError& error);
-  void close_socket();
+  enum class Close { kGraceful, kReset };
+  void close_socket(Close how = Close::kGraceful);
   std::uint16_t next_packet_id();
 
   ClientOptions options_;

@@ -29,6 +29,12 @@ class MqttError : public std::runtime_error {
   int reason_code_;
 };
 
+// The fencing gate closed while PUBACKs were missing: the caller should abort() the client.
+class FencedWait : public MqttError {
+ public:
+  using MqttError::MqttError;
+};
+
 namespace reason {
 inline constexpr std::uint8_t kSuccess = 0x00;
 inline constexpr std::uint8_t kUnspecifiedError = 0x80;

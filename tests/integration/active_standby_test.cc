@@ -8,6 +8,7 @@
 #include <atomic>
 #include <ctime>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -309,6 +310,102 @@ TEST_F(ActiveStandby, RecreatedManagementQueueContinuesTheEpochsUpward) {
   EXPECT_GT(epoch(now_active[0]).get<unsigned long long>(), before);
   // The broker names the active instance through our consumer tag.
   EXPECT_NE(broker->ctl("list_consumers queue_name consumer_tag active").find("micro-integration@"), std::string::npos);
+}
+
+// Workflow 0 moves queue "in" to queue "out" with up to 50 messages in flight. The input
+// reaches the broker directly; the management session and the output go to `link_port`
+// (the broker, or a proxy in front of it that a test can cut).
+std::string rabbit_workflow_config(int http_port, int broker_port, int link_port) {
+  const std::string link = std::to_string(link_port);
+  return "server: {address: 127.0.0.1, port: " + std::to_string(http_port) + "}\n" + R"(
+solace.connector:
+  management:
+    leader-election.mode: active_standby
+    queue: mgmt
+    session: {host: 'amqp://127.0.0.1:)" + link + R"(', client-username: guest, client-password: guest, reconnect-retry-wait-in-millis: 200}
+  security.users: [{name: reader, password: reader-secret-pw}, {name: admin, password: admin-secret-pw, roles: [admin]}]
+  workflows.0: {enabled: true, acknowledgment: {publish-async: true, back-pressure-threshold: 50}}
+spring.cloud.stream:
+  binders:
+    source: {type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: )" + std::to_string(broker_port) + R"(}}}
+    target: {type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: )" + link + R"(}}}
+  bindings:
+    input-0: {destination: in, binder: source}
+    output-0: {destination: "", binder: target}
+  rabbit.bindings.output-0.producer.routing-key: out
+)";
+}
+
+// Found by the fault campaign: an output publish sent just before a silent cut sat in the
+// cut link while another instance took over, and arrived when the link healed, after the
+// new term's messages (the data connection's 10 s heartbeat outlives a short cut). The
+// output now gives up at the end of the lease and resets its connection, which drops what
+// the link still holds; those messages come again from the next active instance.
+TEST_F(ActiveStandby, PublishStuckInACutLinkNeverArrivesAfterTheNextTermsMessages) {
+  declare_queue(broker->port(), "mgmt", true);
+  declare_queue(broker->port(), "in", false);
+  declare_queue(broker->port(), "out", false);
+  TcpProxy link(broker->port());
+  const fs::path dir_a = root->path() / "a", dir_b = root->path() / "b";
+  fs::create_directories(dir_a);
+  fs::create_directories(dir_b);
+  const int port_a = free_port();
+  instances.push_back(std::make_unique<Instance>(dir_a, rabbit_workflow_config(port_a, broker->port(), link.port()), port_a));
+  Instance& a = *instances.back();
+  ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
+  const int port_b = free_port();
+  instances.push_back(std::make_unique<Instance>(dir_b, rabbit_workflow_config(port_b, broker->port(), broker->port()), port_b));
+  Instance& b = *instances.back();
+
+  // Steady load, so that A has publishes in flight when its link is cut, and keeps taking
+  // messages from its input (which is not cut) until its lease runs out.
+  std::atomic<bool> stop{false};
+  std::atomic<int> produced{0};
+  std::thread producer([&] {
+    auto c = connect_to_rabbit(broker->port());
+    c->enable_confirms();
+    while (!stop) {
+      c->publish_confirmed("", "in", "m" + std::to_string(produced.load()), {}, Millis{5000});
+      ++produced;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return delivered(a) > 50; }));
+  // Pause A until nothing is in flight, cut its link, resume: A publishes what its input
+  // holds into the cut link while its lease still runs (a publish whose confirm alone is
+  // cut off arrived in time and would prove nothing).
+  const auto set_workflow_state = [&](const char* to) {
+    auto res = a.client(kAdminUser, kAdminPassword)
+                   .Post("/actuator/workflows/0", std::string(R"({"state":")") + to + "\"}", "application/json");
+    return res && res->status == 200;
+  };
+  ASSERT_TRUE(set_workflow_state("PAUSED"));
+  ASSERT_TRUE(eventually([&] { return get(a, "/actuator/workflows/0")["messages"]["inFlight"] == 0; }));
+  link.cut();
+  const long long cut_at = now_ms();
+  ASSERT_TRUE(set_workflow_state("RESUMED"));
+  EXPECT_TRUE(eventually([&] { return state(b) == "active"; }, std::chrono::seconds(20)));
+  EXPECT_TRUE(eventually([&] { return delivered(b) > 50; }));
+  link.heal();
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // whatever the link held arrives now
+  stop = true;
+  producer.join();
+
+  const auto arrived = drain_queue(broker->port(), "out", static_cast<size_t>(produced.load()));
+  std::set<std::string> distinct;
+  unsigned long long highest = 0;
+  int older_after_newer = 0;
+  for (const auto& m : arrived) {
+    distinct.insert(m.body);
+    const auto epoch = std::stoull(m.headers.at("x-leader-epoch"));
+    if (epoch < highest) ++older_after_newer;
+    highest = std::max(highest, epoch);
+  }
+  EXPECT_EQ(distinct.size(), static_cast<size_t>(produced.load())) << "messages lost";
+  EXPECT_EQ(older_after_newer, 0) << "the old term's messages arrived after the new term's";
+  EXPECT_NE(a.process().log().find("leadership lease ran out with"), std::string::npos)
+      << "A had no publish in flight when its lease ran out, so this run proved nothing";
+  EXPECT_LT(first_log_time(b.process().log(), "state is now active", cut_at) - cut_at, 8000);
 }
 
 TEST_F(ActiveStandby, WrongQueueOrCredentialsKeepTheInstanceStandbyAndHealthSaysWhy) {

@@ -10,6 +10,7 @@
 #include "mosquitto_broker.h"
 #include "mqtt/client.h"
 #include "process.h"
+#include "tcp_proxy.h"
 
 namespace mi::integration {
 namespace {
@@ -229,6 +230,48 @@ TEST_F(MqttClientTest, WaitForAcksCoversABatchOf500) {
     subscriber.acknowledge(*got);
   }
   EXPECT_FALSE(subscriber.receive(200ms));
+}
+
+// A link cut while publications are in it: without a reset they arrive when it heals (TCP
+// retransmits them); after the fence ends the wait and abort() resets the connection, they
+// never do. That is what keeps an old term's messages from arriving after the next term's.
+TEST_F(MqttClientTest, FenceEndsTheWaitAndAbortKeepsAStuckPublicationFromArrivingLater) {
+  broker_->start();
+  Client subscriber(options("fence-sub"));
+  subscriber.subscribe("it/fence", 1);
+  TcpProxy link(broker_->port());
+  auto through_link = [&](const std::string& id) {
+    auto o = options(id);
+    o.port = link.port();
+    return std::make_unique<Client>(o);
+  };
+  auto expect_next = [&](const std::string& payload) {
+    const auto got = subscriber.receive(5s);
+    ASSERT_TRUE(got) << "expected '" << payload << "'";
+    EXPECT_EQ(got->payload, payload);
+    subscriber.acknowledge(*got);
+  };
+
+  // Control: dropped with a plain close, the publication still arrives after the heal.
+  auto plain = through_link("fence-plain");
+  link.cut();
+  plain->publish("it/fence", "closed plainly", 1, {});
+  plain.reset();
+  link.heal();
+  expect_next("closed plainly");
+
+  auto publisher = through_link("fence-pub");
+  link.cut();
+  FencingGate fence;
+  fence.open_until(std::chrono::steady_clock::now() + 300ms, 1);
+  const std::uint16_t stuck[] = {publisher->publish("it/fence", "given up on", 1, {})};
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW(publisher->wait_for_acks(stuck, 10s, &fence), mqtt::FencedWait);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "waited for the timeout, not the fence";
+  publisher->abort();
+  link.heal();
+  const auto late = subscriber.receive(2s);
+  EXPECT_FALSE(late) << "a publication given up on arrived after all: " << late->payload;
 }
 
 TEST_F(MqttClientTest, RefusedPublicationFailsWaitForAcks) {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <utility>
 
 namespace mi::integration {
@@ -24,6 +25,13 @@ int connect_to(int port) {
     return -1;
   }
   return fd;
+}
+
+// True if the peer reset the connection (or another error is pending) on `fd`.
+bool was_reset(int fd) {
+  int error = 0;
+  socklen_t len = sizeof error;
+  return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0;
 }
 
 }  // namespace
@@ -47,12 +55,33 @@ TcpProxy::~TcpProxy() {
   close(listen_fd_);
 }
 
+void TcpProxy::cut() {
+  cut_ = true;
+  while (!cut_applied_ && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 void TcpProxy::run() {
   std::vector<std::pair<int, int>> links;  // client fd, broker fd; -1 once closed
+  bool was_cut = false;
   while (!stop_) {
+    const bool cut = cut_;  // one reading per round: a round that starts cut moves nothing
+    cut_applied_ = cut;
+    if (was_cut && !cut) {
+      // Healed. What a side sent during the cut waits unread in the proxy's sockets; on a
+      // real link it would still be in the sender's send queue, to be retransmitted now.
+      // A sender that reset its connection meanwhile dropped that queue, so those bytes
+      // must not arrive: close such a link without forwarding anything.
+      for (auto& link : links) {
+        if (link.first < 0 || (!was_reset(link.first) && !was_reset(link.second))) continue;
+        close(link.first);
+        close(link.second);
+        link = {-1, -1};
+      }
+    }
+    was_cut = cut;
     std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
     std::vector<size_t> owner{0};  // link index of each polled fd
-    if (!cut_) {
+    if (!cut) {
       for (size_t i = 0; i < links.size(); ++i) {
         if (links[i].first < 0) continue;
         fds.push_back({links[i].first, POLLIN, 0});
@@ -71,7 +100,7 @@ void TcpProxy::run() {
         close(client);
       }
     }
-    if (cut_) continue;  // keep the sockets open, move nothing: a silent cut
+    if (cut) continue;  // keep the sockets open, move nothing: a silent cut
     for (size_t i = 1; i < fds.size(); ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       auto& link = links[owner[i]];

@@ -227,13 +227,27 @@ class MqttOutput final : public workflow::OutputBinding {
           outcomes[i] = {SendResult::kRefused, binding_.name + ": " + e.what()};
         }
       }
-      if (endpoint_.qos > 0 && !ids.empty()) client_->wait_for_acks(ids, timeout);
+      if (endpoint_.qos > 0 && !ids.empty()) client_->wait_for_acks(ids, timeout, fence);
       for (std::size_t i : sent) outcomes[i] = {SendResult::kDelivered, ""};
+    } catch (const mqtt::FencedWait& e) {
+      // The lease ran out first. The reset discards what has not reached the broker yet, so
+      // nothing of this term arrives after the next term's messages when a cut link heals.
+      // The unacknowledged messages stay at the input (they may have arrived: a duplicate).
+      logger("binder.mqtt")->warn("{}: {}; connection reset so that none of them arrives late", binding_.name,
+                                  e.what());
+      client_->abort();
+      client_.reset();
+      for (auto& o : outcomes) {
+        if (o.result != SendResult::kRefused) o = {SendResult::kFenced, binding_.name + ": " + e.what()};
+      }
     } catch (const MqttError& e) {
       // A PUBACK with a failure reason concerns one message only when it was alone; in a batch
       // the workflow retries one at a time to find out which.
       const bool this_message = e.reason_code() >= kFirstFailureReason && messages.size() == 1;
-      client_.reset();  // unusable, or holding the batch's other PUBACKs
+      // Unusable, or holding the batch's other PUBACKs. Given up on: reset, so nothing
+      // still queued is delivered later, after the messages were handed back.
+      client_->abort();
+      client_.reset();
       for (auto& o : outcomes) {
         if (o.result == SendResult::kRefused) continue;
         o = {this_message ? SendResult::kRefused : SendResult::kUnavailable, binding_.name + ": " + e.what()};

@@ -234,8 +234,9 @@ class RabbitOutput final : public workflow::OutputBinding {
       confirms.lost = e;  // the socket failed mid-batch; collect what was confirmed anyway
     }
     if (published > 0) {
-      auto answered = connection_->await_confirms(first, published, timeout);
+      auto answered = connection_->await_confirms(first, published, timeout, fence);
       if (!confirms.lost) confirms.lost = answered.lost;
+      confirms.fenced = answered.fenced;
       confirms.each = std::move(answered.each);
     }
     for (std::size_t i = 0; i < confirms.each.size(); ++i) {
@@ -247,8 +248,25 @@ class RabbitOutput final : public workflow::OutputBinding {
         case RabbitConnection::Confirm::kPending: break;
       }
     }
+    if (confirms.fenced) {
+      // The lease ran out first. The reset discards what has not reached the broker yet, so
+      // nothing of this term arrives after the next term's messages when a cut link heals.
+      // The unconfirmed messages stay at the input: they may have arrived, and come again
+      // from the next active instance (a duplicate).
+      logger("binder.rabbit")->warn("{}: {}; connection reset so that none of them arrives late", binding_.name,
+                                    confirms.lost->what());
+      connection_->abort();
+      connection_.reset();
+      for (auto& o : outcomes) {
+        if (o.result == SendResult::kUnavailable) o = {SendResult::kFenced, binding_.name + ": " + confirms.lost->what()};
+      }
+      return outcomes;
+    }
     if (confirms.lost) {
       const RabbitError& e = *confirms.lost;
+      // Given up on: reset, so nothing still queued is delivered later, after the messages
+      // were handed back.
+      connection_->abort();
       connection_.reset();
       // A precondition failure (406: e.g. larger than the broker's max_message_size) with one
       // message in flight is that message's fault; with several it cannot be pinned on one, so
