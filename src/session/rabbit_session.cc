@@ -154,9 +154,13 @@ bool RabbitSession::bind_queue() {
     connection_->check_single_active_consumer(queue_);
     if (info.messages == 0 && info.consumers == 0) {
       // Nobody holds or waits for a token: put the first one in (owned by nobody, so whoever
-      // receives it claims a term). It carries the highest epoch this process knows, so a
-      // recreated queue does not start the epochs again below earlier terms.
-      connection_->publish_persistent(queue_, format_token({highest_epoch_, "seed", 0}));
+      // receives it claims a term above it). A new queue, or one deleted and recreated, has
+      // lost the epoch, and this process may know an old one only (a standby never sees the
+      // token; a restarted process has seen none). So the seed is at least the wall clock
+      // in Unix milliseconds: above every earlier term's epoch, as long as failovers come
+      // less often than one per millisecond and the hosts' clocks agree to within the time
+      // since the previous seed.
+      connection_->publish_persistent(queue_, format_token({std::max(highest_epoch_, epoch_floor()), "seed", 0}));
     }
     // A tag naming this process, so `rabbitmqctl list_consumers` (and the management UI)
     // shows which instance holds the management queue.
@@ -178,6 +182,11 @@ bool RabbitSession::bind_queue() {
   logger("leader")->info("management session bound to queue '{}' (standby until the broker makes this flow active)",
                          queue_);
   return true;
+}
+
+unsigned long long RabbitSession::epoch_floor() const {
+  const auto ms = std::chrono::duration_cast<Millis>(clock_.wall_now().time_since_epoch()).count();
+  return ms > 0 ? static_cast<unsigned long long>(ms) : 0;
 }
 
 std::string RabbitSession::serve() {

@@ -63,6 +63,8 @@ class RabbitSession final : public ManagementSession {
   bool connect_any_host();
   // Checks the queue and starts consuming; false (status says why) if the queue is wrong.
   bool bind_queue();
+  // The lowest epoch a seed token may carry: the wall clock in Unix milliseconds.
+  unsigned long long epoch_floor() const;
   // Runs while bound; returns why the flow (or the binding) ended.
   std::string serve();
   void lose_flow(const std::string& reason);

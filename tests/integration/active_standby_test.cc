@@ -312,6 +312,24 @@ TEST_F(ActiveStandby, RecreatedManagementQueueContinuesTheEpochsUpward) {
   EXPECT_NE(broker->ctl("list_consumers queue_name consumer_tag active").find("micro-integration@"), std::string::npos);
 }
 
+// Found by the 200-fault campaign: after the queue was recreated, the instance that put the
+// first token in had never seen the last term's epoch (it was a standby, or had just been
+// restarted) and the epochs went down. A seed token starts at the wall clock in ms.
+TEST_F(ActiveStandby, AFreshInstanceOnARecreatedQueueStillStartsAboveEarlierEpochs) {
+  declare_queue(broker->port(), "mgmt", true);
+  Instance& a = add_instance(broker->url(), "mgmt");
+  ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
+  const auto before = get(a, "/actuator/leaderelection")["term"]["epoch"].get<unsigned long long>();
+  a.process().signal(SIGKILL);
+  a.process().wait_exit(std::chrono::seconds(5));
+  instances[0].reset();
+  broker->ctl("delete_queue mgmt");
+  declare_queue(broker->port(), "mgmt", true);
+  Instance& fresh = add_instance(broker->url(), "mgmt");  // has seen no token at all
+  ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{1});
+  EXPECT_GT(get(fresh, "/actuator/leaderelection")["term"]["epoch"].get<unsigned long long>(), before);
+}
+
 // Workflow 0 moves queue "in" to queue "out" with up to 50 messages in flight. The input
 // reaches the broker directly; the management session and the output go to `link_port`
 // (the broker, or a proxy in front of it that a test can cut).
