@@ -57,6 +57,14 @@ struct SendOutcome {
   std::string error;  // why, unless delivered
 };
 
+// The outcome of a message an output did not send because the fence was closed.
+inline const SendOutcome kNotSentFenced{SendResult::kFenced, "leadership not confirmed; message not published"};
+
+// True if `fence` (null: none) lets a message be sent now.
+inline bool fence_allows(const FencingGate* fence) {
+  return !fence || fence->allows(std::chrono::steady_clock::now());
+}
+
 class InputBinding {
  public:
   virtual ~InputBinding() = default;

@@ -208,14 +208,16 @@ class MqttOutput final : public workflow::OutputBinding {
       for (auto& o : outcomes) o.error = e.what();
       return outcomes;
     }
-    if (fence && !fence->allows(std::chrono::steady_clock::now())) {
-      for (auto& o : outcomes) o = {SendResult::kFenced, "leadership not confirmed; message not published"};
-      return outcomes;
-    }
     std::vector<std::uint16_t> ids;
     std::vector<std::size_t> sent;  // indexes of the messages behind `ids`
     try {
       for (std::size_t i = 0; i < messages.size(); ++i) {
+        // Right before each message, not once per batch: a process frozen in the middle of
+        // a batch must not publish the rest of it when it resumes after its lease ran out.
+        if (!workflow::fence_allows(fence)) {
+          for (std::size_t j = i; j < messages.size(); ++j) outcomes[j] = workflow::kNotSentFenced;
+          break;
+        }
         try {
           ids.push_back(client_->publish(binding_.destination, messages[i]->payload, endpoint_.qos,
                                          properties_of(*messages[i], retain_)));
@@ -249,7 +251,7 @@ class MqttOutput final : public workflow::OutputBinding {
       client_->abort();
       client_.reset();
       for (auto& o : outcomes) {
-        if (o.result == SendResult::kRefused) continue;
+        if (o.result == SendResult::kRefused || o.result == SendResult::kFenced) continue;
         o = {this_message ? SendResult::kRefused : SendResult::kUnavailable, binding_.name + ": " + e.what()};
       }
     }

@@ -218,20 +218,22 @@ class RabbitOutput final : public workflow::OutputBinding {
       for (auto& o : outcomes) o.error = e.what();
       return outcomes;
     }
-    if (fence && !fence->allows(std::chrono::steady_clock::now())) {
-      for (auto& o : outcomes) o = {SendResult::kFenced, "leadership not confirmed; message not published"};
-      return outcomes;
-    }
     unsigned long long first = 0;
     std::size_t published = 0;
     RabbitConnection::Confirms confirms;
     try {
       for (const Message* m : messages) {
+        // Right before each message, not once per batch: a process frozen in the middle of
+        // a batch must not publish the rest of it when it resumes after its lease ran out.
+        if (!workflow::fence_allows(fence)) break;
         const auto tag = connection_->publish(binding_.destination, routing_key_, m->payload, m->headers);
         if (published++ == 0) first = tag;
       }
     } catch (const RabbitError& e) {
       confirms.lost = e;  // the socket failed mid-batch; collect what was confirmed anyway
+    }
+    if (!confirms.lost) {
+      for (std::size_t i = published; i < messages.size(); ++i) outcomes[i] = workflow::kNotSentFenced;
     }
     if (published > 0) {
       auto answered = connection_->await_confirms(first, published, timeout, fence);
