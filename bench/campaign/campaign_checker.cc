@@ -59,10 +59,15 @@ void check_overlaps(const CampaignHistory& h, CheckReport& r) {
 
 void check_messages(const CampaignHistory& h, CheckReport& r) {
   std::set<std::string> distinct;
-  for (const auto& a : h.arrivals) {
-    distinct.insert(a.body);
+  constexpr int kNamedStale = 10;  // name the first few, count them all
+  for (size_t i = 0; i < h.arrivals.size(); ++i) {
+    const Arrival& a = h.arrivals[i];
+    const bool seen_before = !distinct.insert(a.body).second;
     if (a.epoch <= 0) ++r.unstamped;
-    if (a.epoch < r.max_epoch) ++r.older_epoch_after_newer;
+    if (a.epoch < r.max_epoch && r.older_epoch_after_newer++ < kNamedStale) {
+      r.findings.push_back(fmt::format("arrival {} '{}' carries epoch {} after epoch {}{}", i, a.body, a.epoch,
+                                       r.max_epoch, seen_before ? " (a second copy: it had arrived before)" : ""));
+    }
     r.max_epoch = std::max(r.max_epoch, a.epoch);
   }
   for (long long i = 0; i < h.confirmed; ++i) {

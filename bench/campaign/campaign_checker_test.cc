@@ -145,7 +145,18 @@ TEST(CampaignChecker, CountsLostDuplicatedStaleAndUnstampedMessages) {
   EXPECT_EQ(r.older_epoch_after_newer, 2);  // s3 with epoch 1 and s4 without one, after epoch 2
   EXPECT_EQ(r.unstamped, 1);
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.findings.size(), 3u);
+  // One line per stale arrival (naming it), then one per kind of problem.
+  ASSERT_EQ(r.findings.size(), 5u);
+  EXPECT_EQ(r.findings[0], "arrival 3 's3' carries epoch 1 after epoch 2");
+  EXPECT_EQ(r.findings[1], "arrival 4 's4' carries epoch -1 after epoch 2");
+}
+
+TEST(CampaignChecker, AStaleSecondCopyIsNamedAsSuch) {
+  CampaignHistory h = clean_handover();
+  h.arrivals.push_back({"s1", 1});  // s1 again, after epoch 2
+  const CheckReport r = check(h);
+  EXPECT_EQ(r.older_epoch_after_newer, 1);
+  EXPECT_EQ(r.findings[0], "arrival 4 's1' carries epoch 1 after epoch 2 (a second copy: it had arrived before)");
 }
 
 TEST(CampaignChecker, DuplicatesAloneDoNotFail) {
