@@ -239,9 +239,7 @@ class MqttOutput final : public workflow::OutputBinding {
                                   e.what());
       client_->abort();
       client_.reset();
-      for (auto& o : outcomes) {
-        if (o.result != SendResult::kRefused) o = {SendResult::kFenced, binding_.name + ": " + e.what()};
-      }
+      workflow::fence_unsettled(outcomes, binding_.name + ": " + e.what());
     } catch (const MqttError& e) {
       // A PUBACK with a failure reason concerns one message only when it was alone; in a batch
       // the workflow retries one at a time to find out which.

@@ -259,9 +259,7 @@ class RabbitOutput final : public workflow::OutputBinding {
                                     confirms.lost->what());
       connection_->abort();
       connection_.reset();
-      for (auto& o : outcomes) {
-        if (o.result == SendResult::kUnavailable) o = {SendResult::kFenced, binding_.name + ": " + confirms.lost->what()};
-      }
+      workflow::fence_unsettled(outcomes, binding_.name + ": " + confirms.lost->what());
       return outcomes;
     }
     if (confirms.lost) {
