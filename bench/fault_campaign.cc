@@ -144,7 +144,8 @@ void Campaign::collect() {
       c->ack(e.tag, false);
       auto it = e.headers.find("x-leader-epoch");
       std::lock_guard lock(mutex_);
-      history_.arrivals.push_back({e.body, it == e.headers.end() ? -1 : std::atoll(it->second.c_str())});
+      history_.arrivals.push_back(
+          {e.body, it == e.headers.end() ? -1 : std::atoll(it->second.c_str()), e.redelivered, now_ms()});
     } catch (const std::exception&) {
       c.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -227,7 +228,7 @@ void Campaign::inject(FaultRecord& f) {
     case FaultType::kStopShort:
     case FaultType::kStopLong:
       p.signal(SIGSTOP);
-      std::this_thread::sleep_for(std::chrono::milliseconds(t == FaultType::kStopShort ? 500 : 4000));
+      std::this_thread::sleep_for(std::chrono::milliseconds(freeze_ms(t)));
       p.signal(SIGCONT);
       break;
     case FaultType::kNetCut:

@@ -14,8 +14,6 @@ namespace mi::campaign {
 
 namespace {
 
-constexpr std::string_view kBecameActive = "state is now active (epoch ";
-
 // Cross-checks the broker's samples against the logs' intervals.
 void check_broker_view(const CampaignHistory& h, CheckReport& r) {
   for (const auto& s : h.samples) {
@@ -63,9 +61,20 @@ void check_messages(const CampaignHistory& h, CheckReport& r) {
   for (size_t i = 0; i < h.arrivals.size(); ++i) {
     const Arrival& a = h.arrivals[i];
     const bool seen_before = !distinct.insert(a.body).second;
+    if (seen_before && a.redelivered) {
+      // The queue handing the checker a message again says nothing about the instances:
+      // an instance's late publication is a new message to the queue, never flagged.
+      ++r.redelivered_to_checker;
+      continue;
+    }
+    if (seen_before) ++r.duplicates;
     if (a.epoch <= 0) ++r.unstamped;
     if (a.epoch < r.max_epoch && r.older_epoch_after_newer++ < kNamedStale) {
-      r.findings.push_back(fmt::format("arrival {} '{}' carries epoch {} after epoch {}{}", i, a.body, a.epoch,
+      const std::string when =
+          a.at_ms > 0 && !h.lives.empty()
+              ? fmt::format(" at +{:.1f} s", static_cast<double>(a.at_ms - h.lives.front().started_ms) / 1000.0)
+              : "";
+      r.findings.push_back(fmt::format("arrival {}{} '{}' carries epoch {} after epoch {}{}", i, when, a.body, a.epoch,
                                        r.max_epoch, seen_before ? " (a second copy: it had arrived before)" : ""));
     }
     r.max_epoch = std::max(r.max_epoch, a.epoch);
@@ -73,7 +82,6 @@ void check_messages(const CampaignHistory& h, CheckReport& r) {
   for (long long i = 0; i < h.confirmed; ++i) {
     if (!distinct.count("s" + std::to_string(i))) ++r.lost;
   }
-  r.duplicates = static_cast<long long>(h.arrivals.size()) - static_cast<long long>(distinct.size());
   if (r.unstamped) r.findings.push_back(fmt::format("{} messages arrived without an x-leader-epoch header", r.unstamped));
   if (r.older_epoch_after_newer)
     r.findings.push_back(fmt::format("{} messages arrived with an older epoch after a newer one", r.older_epoch_after_newer));
@@ -85,7 +93,7 @@ void measure_failovers(const CampaignHistory& h, CheckReport& r) {
     const FaultRecord& f = h.faults[i];
     long long next = -1;
     for (const auto& iv : r.intervals) {
-      if (iv.from_ms >= f.at_ms && (next < 0 || iv.from_ms < next)) next = iv.from_ms;
+      if (iv.running_ms >= f.at_ms && (next < 0 || iv.running_ms < next)) next = iv.running_ms;
     }
     const long long until = i + 1 < h.faults.size() ? h.faults[i + 1].at_ms : h.end_ms;
     r.failover_ms.push_back(next >= 0 && next < until ? next - f.at_ms : -1);
@@ -98,33 +106,17 @@ std::vector<ActiveInterval> active_intervals(const CampaignHistory& h) {
   std::vector<ActiveInterval> intervals;
   for (size_t l = 0; l < h.lives.size(); ++l) {
     const Life& life = h.lives[l];
-    std::istringstream lines(life.log);
-    std::string line;
-    std::optional<ActiveInterval> open;
-    while (std::getline(lines, line)) {
-      const long long t = integration::log_time_ms(line);
-      if (t < 0) continue;
-      if (const auto p = line.find(kBecameActive); p != std::string::npos) {
-        if (!open) open = ActiveInterval{l, t, -1, std::atoll(line.c_str() + p + kBecameActive.size())};
-      } else if (open && (line.find("flow inactive") != std::string::npos ||
-                          line.find("state is now standby") != std::string::npos)) {
-        // The term ends where the instance gives up the flow (its fencing gate is closed by
-        // then: the gate is a lease that runs out by itself); stopping the workflows may log
-        // "state is now standby" later, after a send blocked on a dead connection returns.
-        open->to_ms = t;
-        intervals.push_back(*open);
-        open.reset();
-      }
-    }
-    if (open) {
-      open->to_ms = life.ended_ms >= 0 ? life.ended_ms : h.end_ms;
-      intervals.push_back(*open);
+    for (const auto& term : integration::active_terms(life.log, life.ended_ms >= 0 ? life.ended_ms : h.end_ms)) {
+      intervals.push_back({l, term.from_ms, term.to_ms, term.epoch, term.running_ms});
     }
   }
-  // A frozen process cannot act, and its lease ran out lease_ms after it froze.
+  // A process frozen for longer than its lease cannot act from freeze + lease on, but its log
+  // says so only after SIGCONT. A shorter freeze does not end the term (the instance renews
+  // its lease on resuming), and if it did, the log's "flow inactive" on resuming comes later
+  // than the real end: an interval too long, never one too short to show an overlap.
   for (auto& iv : intervals) {
     for (const auto& f : h.faults) {
-      if (!freezes_the_process(f.planned.type) || f.target != h.lives[iv.life].node) continue;
+      if (freeze_ms(f.planned.type) <= h.lease_ms || f.target != h.lives[iv.life].node) continue;
       if (iv.from_ms < f.at_ms && iv.to_ms > f.at_ms + h.lease_ms) iv.to_ms = f.at_ms + h.lease_ms;
     }
   }
@@ -189,10 +181,11 @@ void print_report(const CampaignHistory& h, const CheckReport& r, bool trace, st
   std::fprintf(out, "  broker samples with an active consumer: %zu; disagreements with the logs: %d\n",
                r.samples_with_active, r.disagreements);
   std::fprintf(out,
-               "  messages: %lld confirmed to the producer, %zu arrivals, lost %lld, duplicates %lld, "
-               "older epoch after newer: %d, unstamped: %d, epochs seen up to %lld\n",
-               h.confirmed, h.arrivals.size(), r.lost, r.duplicates, r.older_epoch_after_newer, r.unstamped,
-               r.max_epoch);
+               "  messages: %lld confirmed to the producer, %zu arrivals, lost %lld, duplicates %lld "
+               "(and %lld re-read by the checker), older epoch after newer: %d, unstamped: %d, "
+               "epochs seen up to %lld\n",
+               h.confirmed, h.arrivals.size(), r.lost, r.duplicates, r.redelivered_to_checker,
+               r.older_epoch_after_newer, r.unstamped, r.max_epoch);
 }
 
 }  // namespace mi::campaign

@@ -1,8 +1,9 @@
 #pragma once
 // The fault campaign's checker. It does not take the instances' word for anything it can
 // check elsewhere; it rebuilds who was active from three sources and compares them:
-//   1. the instances' own timestamped state changes (their logs), with the term of a frozen
-//      process cut at freeze + lease (its log only speaks after SIGCONT);
+//   1. the instances' own timestamped state changes (their logs, read by
+//      integration::active_terms), with the term of a frozen process cut at freeze + lease
+//      (its log only speaks after SIGCONT);
 //   2. the broker's view: the management queue's active consumer, sampled during the run
 //      (the session's consumer tag is "micro-integration@<host>:<pid>");
 //   3. the messages that reached the target: their x-leader-epoch in arrival order, and
@@ -42,6 +43,11 @@ struct BrokerSample {
 struct Arrival {
   std::string body;
   long long epoch;  // -1: no x-leader-epoch header
+  // The broker's redelivered flag: the target queue had already delivered this very message
+  // to the checker's consumer, whose ack did not reach the broker (the checker reconnected,
+  // or the broker restarted). A re-read by the checker, not a publication by an instance.
+  bool redelivered = false;
+  long long at_ms = 0;  // when the checker received it (0 in unit tests that do not care)
 };
 
 struct CampaignHistory {
@@ -54,9 +60,11 @@ struct CampaignHistory {
   long long lease_ms = 1500;
 };
 
+// A term from integration::active_terms: from the gate opening to its closing.
 struct ActiveInterval {
   size_t life;  // index into CampaignHistory::lives
   long long from_ms, to_ms, epoch;
+  long long running_ms;  // its workflows started ("state is now active"); -1: never in this term
 };
 
 struct CheckReport {
@@ -67,6 +75,7 @@ struct CheckReport {
   int disagreements = 0;
   size_t samples_with_active = 0;
   long long lost = 0, duplicates = 0;
+  long long redelivered_to_checker = 0;  // second copies the target queue re-delivered; see Arrival
   int older_epoch_after_newer = 0, unstamped = 0;
   long long max_epoch = 0;
   // Per fault: ms from the fault to the next instance logging "state is now active", or -1

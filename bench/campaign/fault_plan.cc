@@ -21,7 +21,9 @@ bool targets_an_instance(FaultType type) {
   return type != FaultType::kBrokerRestart && type != FaultType::kQueueRecreate;
 }
 
-bool freezes_the_process(FaultType type) { return type == FaultType::kStopShort || type == FaultType::kStopLong; }
+long long freeze_ms(FaultType type) {
+  return type == FaultType::kStopShort ? 500 : type == FaultType::kStopLong ? 4000 : 0;
+}
 
 std::vector<PlannedFault> plan(unsigned seed, int count) {
   std::mt19937 rng(seed);

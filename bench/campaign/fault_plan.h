@@ -13,8 +13,8 @@ enum class FaultType { kKill9, kStopShort, kStopLong, kNetCut, kBrokerRestart, k
 std::string_view name(FaultType type);
 // Broker-wide faults have no target instance.
 bool targets_an_instance(FaultType type);
-// A frozen process: its term ends at freeze + lease, not where its own log says.
-bool freezes_the_process(FaultType type);
+// How long the fault freezes its process (SIGSTOP to SIGCONT); 0 for the other faults.
+long long freeze_ms(FaultType type);
 
 struct PlannedFault {
   FaultType type;

@@ -419,7 +419,7 @@ RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {
   const amqp_rpc_reply_t r = amqp_consume_message(conn_, &envelope, &tv, 0);
   if (r.reply_type == AMQP_RESPONSE_NORMAL) {
     Event e{Event::kDelivery, envelope.delivery_tag, bytes(envelope.message.body),
-            headers_of(envelope.message.properties)};
+            headers_of(envelope.message.properties), envelope.redelivered != 0};
     amqp_destroy_envelope(&envelope);
     return e;
   }

@@ -97,6 +97,8 @@ class RabbitConnection {
     unsigned long long tag = 0;
     std::string body;
     Headers headers;
+    // The broker delivered this message to a consumer before (which did not ack it).
+    bool redelivered = false;
   };
   // Waits up to `timeout` for a delivery; throws RabbitError if the flow is gone (consumer
   // cancelled, channel or connection closed, heartbeat timeout).

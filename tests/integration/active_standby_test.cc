@@ -22,38 +22,14 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Interval {
-  long long start, end;
-};
-
-// When this instance could do work: from the session opening its gate ("flow active") to
-// the first of "flow inactive" (gate closed) or "state is now standby" (workflows stopped).
-std::vector<Interval> active_intervals(const std::string& log, long long end_if_open) {
-  std::vector<Interval> out;
-  std::istringstream in(log);
-  std::string line;
-  long long start = -1;
-  while (std::getline(in, line)) {
-    if (line.find("management session: flow active") != std::string::npos && start < 0) {
-      start = log_time_ms(line);
-    } else if (start >= 0 && (line.find("management session: flow inactive") != std::string::npos ||
-                              line.find("state is now standby") != std::string::npos)) {
-      out.push_back({start, log_time_ms(line)});
-      start = -1;
-    }
-  }
-  if (start >= 0) out.push_back({start, end_if_open});
-  return out;
-}
-
-void expect_no_overlap(const std::vector<std::vector<Interval>>& per_instance) {
+void expect_no_overlap(const std::vector<std::vector<ActiveTerm>>& per_instance) {
   for (size_t a = 0; a < per_instance.size(); ++a) {
     for (size_t b = a + 1; b < per_instance.size(); ++b) {
       for (const auto& x : per_instance[a]) {
         for (const auto& y : per_instance[b]) {
-          EXPECT_TRUE(x.end <= y.start || y.end <= x.start)
-              << "instances " << a << " and " << b << " were active together: [" << x.start << ", " << x.end
-              << "] and [" << y.start << ", " << y.end << "]";
+          EXPECT_TRUE(x.to_ms <= y.from_ms || y.to_ms <= x.from_ms)
+              << "instances " << a << " and " << b << " were active together: [" << x.from_ms << ", " << x.to_ms
+              << "] and [" << y.from_ms << ", " << y.to_ms << "]";
         }
       }
     }
@@ -204,9 +180,9 @@ TEST_F(ActiveStandby, ThreeInstancesOneActiveKillNineHandsOverToExactlyOne) {
   const auto new_epoch = get(*instances[second[0]], "/actuator/leaderelection")["term"]["epoch"].get<unsigned long long>();
   EXPECT_GT(new_epoch, old_epoch);
 
-  std::vector<std::vector<Interval>> intervals;
+  std::vector<std::vector<ActiveTerm>> intervals;
   for (size_t i = 0; i < instances.size(); ++i) {
-    intervals.push_back(active_intervals(instances[i]->process().log(), i == first[0] ? killed_at : now_ms()));
+    intervals.push_back(active_terms(instances[i]->process().log(), i == first[0] ? killed_at : now_ms()));
   }
   expect_no_overlap(intervals);
 }
@@ -271,7 +247,7 @@ TEST_F(ActiveStandby, SilentNetworkCutStepsTheActiveDownBeforeAnotherTakesOver) 
   EXPECT_LT(a_down_at, b_active_at) << "the cut-off instance stepped down only after another took over";
   EXPECT_LT(b_active_at - cut_at, 8000) << "failover after a silent cut took too long";
   EXPECT_EQ(state(a), "standby");
-  expect_no_overlap({active_intervals(a.process().log(), now_ms()), active_intervals(b.process().log(), now_ms())});
+  expect_no_overlap({active_terms(a.process().log(), now_ms()), active_terms(b.process().log(), now_ms())});
   proxy.heal();
 }
 
@@ -469,7 +445,7 @@ TEST_F(ActiveStandby, SigtermOfTheActiveHandsOverAtOnceWithoutOverlap) {
   const long long a_stopped = first_log_time(a.process().log(), "workflow 0 stopped", term_at);
   ASSERT_GT(a_stopped, 0);
   EXPECT_LE(a_stopped, first_log_time(b.process().log(), "management session: flow active"));
-  expect_no_overlap({active_intervals(a.process().log(), now_ms()), active_intervals(b.process().log(), now_ms())});
+  expect_no_overlap({active_terms(a.process().log(), now_ms()), active_terms(b.process().log(), now_ms())});
 }
 
 TEST_F(ActiveStandby, TermOutlivesTheBrokersConsumerTimeout) {
@@ -500,7 +476,7 @@ TEST_F(ActiveStandby, AdminCanAskTheActiveToYield) {
   EXPECT_EQ(res->status, 202) << res->body;
   ASSERT_TRUE(eventually([&] { return state(b) == "active"; }, std::chrono::seconds(5)));
   EXPECT_EQ(state(a), "standby");
-  expect_no_overlap({active_intervals(a.process().log(), now_ms()), active_intervals(b.process().log(), now_ms())});
+  expect_no_overlap({active_terms(a.process().log(), now_ms()), active_terms(b.process().log(), now_ms())});
 }
 
 // A CA and a server certificate for "localhost", made with the openssl command.

@@ -1,5 +1,6 @@
 #include "log_lines.h"
 
+#include <cstdlib>
 #include <ctime>
 #include <sstream>
 
@@ -37,6 +38,37 @@ long long first_log_time(const std::string& log, const std::string& text, long l
     if (t >= after_ms) return t;
   }
   return -1;
+}
+
+std::vector<ActiveTerm> active_terms(const std::string& log, long long end_if_open) {
+  static const std::string kFlowActive = "management session: flow active", kEpoch = "epoch ";
+  std::vector<ActiveTerm> terms;
+  std::istringstream in(log);
+  std::string line;
+  bool open = false;
+  ActiveTerm term{};
+  while (std::getline(in, line)) {
+    const long long t = log_time_ms(line);
+    if (t < 0) continue;
+    if (!open) {
+      const auto flow = line.find(kFlowActive);
+      if (flow == std::string::npos) continue;
+      const auto epoch = line.find(kEpoch, flow);
+      term = {t, -1, epoch == std::string::npos ? -1 : std::atoll(line.c_str() + epoch + kEpoch.size()), -1};
+      open = true;
+    } else if (line.find("state is now active") != std::string::npos) {
+      if (term.running_ms < 0) term.running_ms = t;
+    } else if (line.find("flow inactive") != std::string::npos || line.find("state is now standby") != std::string::npos) {
+      term.to_ms = t;
+      terms.push_back(term);
+      open = false;
+    }
+  }
+  if (open) {
+    term.to_ms = end_if_open;
+    terms.push_back(term);
+  }
+  return terms;
 }
 
 long long now_ms() {
