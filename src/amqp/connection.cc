@@ -10,6 +10,8 @@
 #include <regex>
 #include <vector>
 
+#include "common/fenced_write.h"
+
 namespace mi::amqp {
 namespace {
 
@@ -314,6 +316,18 @@ unsigned long long RabbitConnection::publish(const std::string& exchange, const 
                                     amqp_cstring_bytes(routing_key.c_str()), 1, 0, &props, payload);
   if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot publish: ") + amqp_error_string2(rc));
   return next_publish_tag_++;
+}
+
+std::optional<unsigned long long> RabbitConnection::publish_fenced(const FencingGate& fence,
+                                                                  const std::string& exchange,
+                                                                  const std::string& routing_key,
+                                                                  const std::string& body, const Headers& headers) {
+  unsigned long long tag = 0;
+  if (write_while_gate_open(amqp_get_sockfd(conn_), fence, [&] { tag = publish(exchange, routing_key, body, headers); })) {
+    return tag;
+  }
+  abort();
+  return std::nullopt;
 }
 
 RabbitConnection::Confirms RabbitConnection::await_confirms(unsigned long long first, std::size_t count,

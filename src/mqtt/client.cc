@@ -19,6 +19,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/fenced_write.h"
+
 namespace mi::mqtt {
 namespace {
 
@@ -558,7 +560,7 @@ void Client::acknowledge(const Publication& publication) {
 }
 
 std::uint16_t Client::publish(const std::string& topic, const std::string& payload, int qos,
-                              const PublishProperties& properties) {
+                              const PublishProperties& properties, const FencingGate* fence) {
   check_open();
   if (qos < 0 || qos > 1) throw MqttError(0, "cannot publish to '" + topic + "' with QoS " + std::to_string(qos) + ": QoS 0 or 1 only");
   if (qos > server_maximum_qos_) {
@@ -591,7 +593,14 @@ std::uint16_t Client::publish(const std::string& topic, const std::string& paylo
                                                  std::to_string(server_max_packet_size_) + " bytes");
   }
   if (qos == 1) in_flight_[p.packet_id] = topic;
-  write_all(bytes, Clock::now() + options_.io_timeout);
+  const auto write = [&] { write_all(bytes, Clock::now() + options_.io_timeout); };
+  if (!fence) {
+    write();
+  } else if (!write_while_gate_open(fd_, *fence, write)) {
+    abort();
+    throw Fenced(0, "leadership lease ran out while an MQTT publication to '" + topic +
+                        "' was being written (the process was paused?)");
+  }
   last_sent_ = Clock::now();
   return p.packet_id;
 }
@@ -611,7 +620,7 @@ void Client::wait_for_acks(std::span<const std::uint16_t> ids, std::chrono::mill
     check_open();
     const auto now = Clock::now();
     if (fence && !fence->allows(now)) {
-      throw FencedWait(0, "leadership lease ran out with " + std::to_string(missing) +
+      throw Fenced(0, "leadership lease ran out with " + std::to_string(missing) +
                               " MQTT publications unacknowledged");
     }
     // Wake up when the lease would end, to see whether it was extended meanwhile.

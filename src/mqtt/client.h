@@ -99,12 +99,14 @@ class Client {
   // QoS 0: sends, returns 0. QoS 1: sends and returns the packet id without waiting for PUBACK;
   // waits (reading, buffering incoming publications) only while the broker's Receive Maximum
   // of unacknowledged publishes is reached. Publications without PUBACK are not re-sent by
-  // this class after a reconnect: the caller publishes them again.
+  // this class after a reconnect: the caller publishes them again. With a `fence`, the
+  // publication leaves only if the fence is still open once it is written
+  // (common/fenced_write.h); if not, the connection is reset and Fenced thrown.
   std::uint16_t publish(const std::string& topic, const std::string& payload, int qos,
-                        const PublishProperties& properties = {});
+                        const PublishProperties& properties = {}, const FencingGate* fence = nullptr);
 
   // Waits for the PUBACKs of `ids` (0 is ignored). Throws MqttError naming the topic and reason
-  // if any PUBACK carries a reason >= 0x80, or reason 0 after `timeout`; FencedWait if `fence`
+  // if any PUBACK carries a reason >= 0x80, or reason 0 after `timeout`; Fenced if `fence`
   // (may be null) closes first. Publications that arrive meanwhile are kept for receive().
   void wait_for_acks(std::span<const std::uint16_t> ids, std::chrono::milliseconds timeout,
                      const FencingGate* fence = nullptr);

@@ -29,8 +29,10 @@ class MqttError : public std::runtime_error {
   int reason_code_;
 };
 
-// The fencing gate closed while PUBACKs were missing: the caller should abort() the client.
-class FencedWait : public MqttError {
+// The fencing gate closed. Thrown by wait_for_acks() while PUBACKs were missing (the caller
+// should abort() the client), and by publish() once a publication was written but before it
+// left (the connection is already reset; the publication never reaches the broker).
+class Fenced : public MqttError {
  public:
   using MqttError::MqttError;
 };

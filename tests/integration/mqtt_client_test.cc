@@ -266,12 +266,39 @@ TEST_F(MqttClientTest, FenceEndsTheWaitAndAbortKeepsAStuckPublicationFromArrivin
   fence.open_until(std::chrono::steady_clock::now() + 300ms, 1);
   const std::uint16_t stuck[] = {publisher->publish("it/fence", "given up on", 1, {})};
   const auto started = std::chrono::steady_clock::now();
-  EXPECT_THROW(publisher->wait_for_acks(stuck, 10s, &fence), mqtt::FencedWait);
+  EXPECT_THROW(publisher->wait_for_acks(stuck, 10s, &fence), mqtt::Fenced);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "waited for the timeout, not the fence";
   publisher->abort();
   link.heal();
   const auto late = subscriber.receive(2s);
   EXPECT_FALSE(late) << "a publication given up on arrived after all: " << late->payload;
+}
+
+// A publisher frozen between its gate check and the write writes on resuming: publish() with
+// the fence asks it again once the publication is written, before it leaves. Here the lease
+// has already run out when publish() is called, which is what that second question sees.
+TEST_F(MqttClientTest, PublicationWrittenAfterTheLeaseRanOutNeverLeaves) {
+  broker_->start();
+  Client subscriber(options("late-sub"));
+  subscriber.subscribe("it/late", 1);
+  FencingGate lease;
+  lease.open_until(std::chrono::steady_clock::now() + 1h, 1);
+  Client publisher(options("late-pub"));
+  const std::uint16_t in_time[] = {publisher.publish("it/late", "in time", 1, {}, &lease)};
+  publisher.wait_for_acks(in_time, 5s);
+  const auto got = subscriber.receive(5s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->payload, "in time");
+  subscriber.acknowledge(*got);
+
+  lease.close();
+  for (const int qos : {0, 1}) {
+    Client late(options("late-pub-" + std::to_string(qos)));
+    EXPECT_THROW(late.publish("it/late", "too late", qos, {}, &lease), mqtt::Fenced);
+    EXPECT_THROW(late.publish("it/late", "after the reset", qos, {}), MqttError) << "the connection is reset";
+  }
+  const auto late = subscriber.receive(1s);
+  EXPECT_FALSE(late) << "a publication written after the lease ran out arrived: " << late->payload;
 }
 
 TEST_F(MqttClientTest, RefusedPublicationFailsWaitForAcks) {

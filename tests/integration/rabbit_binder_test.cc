@@ -42,6 +42,40 @@ spring.cloud.stream:
 )";
 }
 
+// A publisher frozen between its gate check and the write writes on resuming: the rabbit
+// output publishes with publish_fenced(), which asks the gate again once the message is
+// written, before it leaves. Here the lease has already run out when it is called, which is
+// what that second question sees.
+TEST(RabbitConnection, PublicationWrittenAfterTheLeaseRanOutNeverReachesTheQueue) {
+  TempDir root("rabbit-fenced-write");
+  RabbitBroker broker(root.path() / "broker");
+  broker.start();
+  declare_queue(broker.port(), "fenced", false);
+  FencingGate lease;
+  lease.open_until(std::chrono::steady_clock::now() + std::chrono::hours(1), 1);
+  auto publisher = connect_to_rabbit(broker.port());
+  publisher->enable_confirms();
+  const auto tag = publisher->publish_fenced(lease, "", "fenced", "in time", {});
+  ASSERT_TRUE(tag);
+  const auto confirms = publisher->await_confirms(*tag, 1, Millis{5000}, &lease);
+  ASSERT_FALSE(confirms.lost);
+  EXPECT_EQ(confirms.each[0].kind, RabbitConnection::Confirm::kAck);
+
+  lease.close();
+  EXPECT_FALSE(publisher->publish_fenced(lease, "", "fenced", "too late", {}));
+  publisher.reset();  // reset already; this only frees it
+
+  auto consumer = connect_to_rabbit(broker.port());
+  consumer->consume("fenced", 10);
+  std::vector<std::string> arrived;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < until) {
+    const auto e = consumer->next_event(Millis{100});
+    if (e.kind == RabbitConnection::Event::kDelivery) arrived.push_back(e.body);
+  }
+  EXPECT_EQ(arrived, std::vector<std::string>{"in time"});
+}
+
 TEST(RabbitBinder, MovesMessagesBetweenQueuesAndFilesWithHeadersAndConfirms) {
   TempDir root("rabbit-binder");
   RabbitBroker broker(root.path() / "broker");

@@ -219,8 +219,10 @@ class MqttOutput final : public workflow::OutputBinding {
           break;
         }
         try {
+          // With the fence asked again once the message is written, before it leaves: a
+          // freeze between the check above and the write would otherwise send it late.
           ids.push_back(client_->publish(binding_.destination, messages[i]->payload, endpoint_.qos,
-                                         properties_of(*messages[i], retain_)));
+                                         properties_of(*messages[i], retain_), fence));
           sent.push_back(i);
         } catch (const MqttError& e) {
           // Larger than the broker takes (it says so in CONNACK): refused before sending,
@@ -231,9 +233,10 @@ class MqttOutput final : public workflow::OutputBinding {
       }
       if (endpoint_.qos > 0 && !ids.empty()) client_->wait_for_acks(ids, timeout, fence);
       for (std::size_t i : sent) outcomes[i] = {SendResult::kDelivered, ""};
-    } catch (const mqtt::FencedWait& e) {
-      // The lease ran out first. The reset discards what has not reached the broker yet, so
-      // nothing of this term arrives after the next term's messages when a cut link heals.
+    } catch (const mqtt::Fenced& e) {
+      // The lease ran out first, during the wait for PUBACKs or while a message was written.
+      // The reset discards what has not reached the broker yet, so nothing of this term
+      // arrives after the next term's messages when a cut link heals or the process resumes.
       // The unacknowledged messages stay at the input (they may have arrived: a duplicate).
       logger("binder.mqtt")->warn("{}: {}; connection reset so that none of them arrives late", binding_.name,
                                   e.what());

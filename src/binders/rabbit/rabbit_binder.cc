@@ -226,8 +226,16 @@ class RabbitOutput final : public workflow::OutputBinding {
         // Right before each message, not once per batch: a process frozen in the middle of
         // a batch must not publish the rest of it when it resumes after its lease ran out.
         if (!workflow::fence_allows(fence)) break;
-        const auto tag = connection_->publish(binding_.destination, routing_key_, m->payload, m->headers);
-        if (published++ == 0) first = tag;
+        std::optional<unsigned long long> tag;
+        if (fence) {
+          // And once more after writing it, before it leaves: a freeze between the check
+          // above and the write would otherwise send it late.
+          tag = connection_->publish_fenced(*fence, binding_.destination, routing_key_, m->payload, m->headers);
+        } else {
+          tag = connection_->publish(binding_.destination, routing_key_, m->payload, m->headers);
+        }
+        if (!tag) return fenced_while_writing(outcomes);
+        if (published++ == 0) first = *tag;
       }
     } catch (const RabbitError& e) {
       confirms.lost = e;  // the socket failed mid-batch; collect what was confirmed anyway
@@ -286,6 +294,18 @@ class RabbitOutput final : public workflow::OutputBinding {
   }
 
  private:
+  // publish_fenced found the lease gone once a message was written, and reset the connection
+  // before it left. The batch's earlier messages may or may not have arrived; they stay at
+  // the input and come again from the next active instance (at worst a duplicate).
+  std::vector<SendOutcome> fenced_while_writing(std::vector<SendOutcome>& outcomes) {
+    const std::string reason =
+        "leadership lease ran out while a message was being written (the process was paused?)";
+    logger("binder.rabbit")->warn("{}: {}; connection reset so that it does not arrive late", binding_.name, reason);
+    connection_.reset();
+    workflow::fence_unsettled(outcomes, binding_.name + ": " + reason);
+    return outcomes;
+  }
+
   void connect() {
     try {
       connection_ = std::make_unique<RabbitConnection>(broker_.address, broker_.session, kRpcTimeout);
