@@ -11,8 +11,8 @@
 #include <sstream>
 #include <string>
 
-#include "../tests/integration/instance.h"
-#include "../tests/integration/rabbit_broker.h"
+#include "tests/integration/instance.h"
+#include "tests/integration/rabbit_broker.h"
 
 namespace mi::bench {
 

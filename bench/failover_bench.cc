@@ -8,10 +8,10 @@
 #include <sstream>
 #include <thread>
 
-#include "../tests/integration/instance.h"
-#include "../tests/integration/log_lines.h"
-#include "../tests/integration/rabbit_broker.h"
-#include "../tests/integration/tcp_proxy.h"
+#include "tests/integration/instance.h"
+#include "tests/integration/log_lines.h"
+#include "tests/integration/rabbit_broker.h"
+#include "tests/integration/tcp_proxy.h"
 
 using namespace mi::integration;
 namespace fs = std::filesystem;

@@ -23,8 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../tests/integration/instance.h"
-#include "../tests/integration/rabbit_broker.h"
+#include "tests/integration/instance.h"
+#include "tests/integration/rabbit_broker.h"
 #include "bench_support.h"
 
 using namespace mi::integration;

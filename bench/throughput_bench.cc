@@ -16,9 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../tests/integration/instance.h"
-#include "../tests/integration/mosquitto_broker.h"
-#include "../tests/integration/rabbit_broker.h"
+#include "tests/integration/instance.h"
+#include "tests/integration/mosquitto_broker.h"
+#include "tests/integration/rabbit_broker.h"
 #include "mqtt/client.h"
 #include "bench_support.h"
 
