@@ -24,7 +24,7 @@ namespace mi {
 // Runs `write` with `fd` corked. True if `fence` still allows sending once `write` returned:
 // the bytes are released. False if not: they are still held, and the caller must reset the
 // connection before doing anything else. If `write` throws, the socket is uncorked and the
-// exception passes on.
+// exception passes on. A gate that never closes (standalone) just writes.
 bool write_while_gate_open(int fd, const FencingGate& fence, const std::function<void()>& write);
 
 }  // namespace mi

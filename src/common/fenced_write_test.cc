@@ -77,7 +77,12 @@ FencingGate open_gate() {
 TEST(FencedWrite, WhileTheGateStaysOpenTheBytesGoOut) {
   TcpPair tcp;
   const FencingGate gate = open_gate();
-  EXPECT_TRUE(write_while_gate_open(tcp.sender, gate, [&] { tcp.send_text("m1"); }));
+  bool corked_while_writing = false;
+  EXPECT_TRUE(write_while_gate_open(tcp.sender, gate, [&] {
+    corked_while_writing = tcp.corked();
+    tcp.send_text("m1");
+  }));
+  EXPECT_TRUE(corked_while_writing);
   EXPECT_FALSE(tcp.corked());
   EXPECT_EQ(tcp.received(2s), "m1");
 }
@@ -94,6 +99,18 @@ TEST(FencedWrite, WhenTheGateClosesDuringTheWriteAResetDropsTheHeldBytes) {
   EXPECT_TRUE(tcp.corked());
   tcp.reset();
   EXPECT_EQ(tcp.received(2s), "<reset>");  // and never "late"
+}
+
+TEST(FencedWrite, AGateThatNeverClosesDoesNotCork) {
+  TcpPair tcp;
+  const FencingGate standalone = FencingGate::always_open();
+  bool corked_while_writing = true;
+  EXPECT_TRUE(write_while_gate_open(tcp.sender, standalone, [&] {
+    corked_while_writing = tcp.corked();
+    tcp.send_text("m1");
+  }));
+  EXPECT_FALSE(corked_while_writing);
+  EXPECT_EQ(tcp.received(2s), "m1");
 }
 
 TEST(FencedWrite, AFailedWriteLeavesTheSocketUncorked) {

@@ -36,6 +36,8 @@ class FencingGate {
   void close() { valid_until_ns_.store(0); }
 
   bool allows(SteadyTime now) const { return now.time_since_epoch().count() < valid_until_ns_.load(); }
+  // False for always_open() (standalone): there is nothing to fence.
+  bool may_close() const { return valid_until_ns_.load() != std::numeric_limits<long long>::max(); }
   SteadyTime valid_until() const { return SteadyTime(SteadyTime::duration(valid_until_ns_.load())); }
   unsigned long long epoch() const { return epoch_.load(); }
 
