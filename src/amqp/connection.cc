@@ -60,9 +60,23 @@ RabbitConnection::RabbitConnection(const config::BrokerAddress& address,
   amqp_set_handshake_timeout(conn_, &handshake);
   timeval rpc = to_timeval(rpc_timeout);
   amqp_set_rpc_timeout(conn_, &rpc);
-  const amqp_rpc_reply_t login =
-      amqp_login(conn_, settings.vhost.c_str(), 0, 131072, settings.heartbeat_seconds, AMQP_SASL_METHOD_PLAIN,
-                 settings.username.c_str(), settings.password.c_str());
+  // Without consumer_cancel_notify (rabbitmq-c announces only authentication_failure_close)
+  // the broker drops a consumer of a deleted queue silently: a standby bound to a management
+  // queue that was deleted and recreated would never learn it is bound to nothing, and an
+  // input would wait on a queue that is gone. With it, the broker sends basic.cancel, which
+  // next_event() reports.
+  amqp_table_entry_t capability{};
+  capability.key = amqp_cstring_bytes("consumer_cancel_notify");
+  capability.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  capability.value.value.boolean = 1;
+  amqp_table_entry_t property{};
+  property.key = amqp_cstring_bytes("capabilities");
+  property.value.kind = AMQP_FIELD_KIND_TABLE;
+  property.value.value.table = {1, &capability};
+  const amqp_table_t client_properties{1, &property};
+  const amqp_rpc_reply_t login = amqp_login_with_properties(
+      conn_, settings.vhost.c_str(), 0, 131072, settings.heartbeat_seconds, &client_properties,
+      AMQP_SASL_METHOD_PLAIN, settings.username.c_str(), settings.password.c_str());
   if (login.reply_type != AMQP_RESPONSE_NORMAL) {
     if (login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && login.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
       const auto* close = static_cast<amqp_connection_close_t*>(login.reply.decoded);
@@ -229,6 +243,7 @@ void RabbitConnection::consume(const std::string& queue, unsigned short prefetch
                      consumer_tag.empty() ? amqp_empty_bytes : amqp_cstring_bytes(consumer_tag.c_str()), 0, 0, 0,
                      amqp_empty_table);
   check_reply(amqp_get_rpc_reply(conn_), "consume from '" + queue + "'");
+  consumed_queue_ = queue;
 }
 
 void RabbitConnection::ack(unsigned long long tag, bool multiple) {
@@ -449,7 +464,7 @@ RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {
   if (frame.frame_type != AMQP_FRAME_METHOD) return {};
   switch (frame.payload.method.id) {
     case AMQP_BASIC_CANCEL_METHOD:
-      throw RabbitError(0, "the broker cancelled the consumer (management queue deleted?)");
+      throw RabbitError(0, "the broker cancelled the consumer of queue '" + consumed_queue_ + "' (was it deleted?)");
     case AMQP_CHANNEL_CLOSE_METHOD: {
       const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
       const std::string text = bytes(close->reply_text);

@@ -117,6 +117,7 @@ class RabbitConnection {
   amqp_connection_state_t conn_ = nullptr;
   amqp_channel_t channel_ = 0;
   unsigned long long next_publish_tag_ = 1;  // publisher-confirm sequence on this channel
+  std::string consumed_queue_;               // for the error when the broker cancels the consumer
 };
 
 }  // namespace mi::amqp

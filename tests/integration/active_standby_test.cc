@@ -288,6 +288,34 @@ TEST_F(ActiveStandby, RecreatedManagementQueueContinuesTheEpochsUpward) {
   EXPECT_NE(broker->ctl("list_consumers queue_name consumer_tag active").find("micro-integration@"), std::string::npos);
 }
 
+// Found by the 200-fault campaign: after the management queue was deleted and recreated, the
+// standbys stayed bound to nothing (the broker dropped their consumers without telling them)
+// until they were restarted, so killing the active left no one to take over. The connection
+// now announces consumer_cancel_notify, and a cancelled standby binds again.
+TEST_F(ActiveStandby, StandbysBindAgainToARecreatedManagementQueue) {
+  declare_queue(broker->port(), "mgmt", true);
+  add_instance(broker->url(), "mgmt");
+  add_instance(broker->url(), "mgmt");
+  ASSERT_EQ(wait_for_one_active().size(), 1u);
+  const auto consumers = [&] {
+    const std::string out = broker->ctl("-q list_consumers queue_name --no-table-headers");
+    return std::count(out.begin(), out.end(), '\n');
+  };
+  ASSERT_TRUE(eventually([&] { return consumers() == 2; }, std::chrono::seconds(10)));
+  broker->ctl("delete_queue mgmt");
+  declare_queue(broker->port(), "mgmt", true);
+  EXPECT_TRUE(eventually([&] { return consumers() == 2; }, std::chrono::seconds(10)))
+      << broker->ctl("list_consumers queue_name consumer_tag active");
+  const auto first = wait_for_one_active(std::chrono::seconds(30));
+  ASSERT_EQ(first.size(), 1u);
+  instances[first[0]]->process().signal(SIGKILL);
+  instances[first[0]]->process().wait_exit(std::chrono::seconds(5));
+  instances[first[0]].reset();
+  const auto second = wait_for_one_active(std::chrono::seconds(5));
+  ASSERT_EQ(second.size(), 1u) << "the standby did not take over";
+  EXPECT_NE(second[0], first[0]);
+}
+
 // Found by the 200-fault campaign: after the queue was recreated, the instance that put the
 // first token in had never seen the last term's epoch (it was a standby, or had just been
 // restarted) and the epochs went down. A seed token starts at the wall clock in ms.
