@@ -161,7 +161,7 @@ void Campaign::sample_broker() {
       const long long from = now_ms();
       const std::string out = broker_->ctl("-q list_consumers queue_name consumer_tag active --no-table-headers");
       const long long to = now_ms();
-      BrokerSample s{from, to, {}};
+      BrokerSample s{from, to, {}, {}};
       std::istringstream lines(out);
       std::string line;
       bool parsed = false;
@@ -171,7 +171,10 @@ void Campaign::sample_broker() {
         if (!(f >> queue >> tag >> active) || queue != "mgmt") continue;
         parsed = true;
         const auto colon = tag.rfind(':');
-        if (active == "true" && colon != std::string::npos) s.active.insert(static_cast<pid_t>(std::atoi(tag.c_str() + colon + 1)));
+        if (colon == std::string::npos) continue;
+        const auto pid = static_cast<pid_t>(std::atoi(tag.c_str() + colon + 1));
+        s.bound.insert(pid);
+        if (active == "true") s.active.insert(pid);
       }
       if (parsed) {
         std::lock_guard lock(mutex_);

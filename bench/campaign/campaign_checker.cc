@@ -38,6 +38,31 @@ void check_broker_view(const CampaignHistory& h, CheckReport& r) {
   }
 }
 
+// From the broker's samples: stretches in which an instance that had been running for a while
+// was not a consumer of the management queue at all.
+void check_standbys_bound(const CampaignHistory& h, CheckReport& r) {
+  constexpr long long kStartUp = 5'000;  // time a new process has to bind
+  std::map<size_t, long long> unbound_since;  // life -> from_ms of the first sample missing it
+  for (const auto& s : h.samples) {
+    for (size_t l = 0; l < h.lives.size(); ++l) {
+      const Life& life = h.lives[l];
+      const bool running = life.started_ms + kStartUp <= s.from_ms && (life.ended_ms < 0 || life.ended_ms > s.to_ms);
+      if (running && !s.bound.count(life.pid)) {
+        const long long since = unbound_since.emplace(l, s.from_ms).first->second;
+        if (s.to_ms - since > kUnboundLimitMs && since >= 0) {
+          ++r.unbound_stretches;
+          r.findings.push_back(fmt::format("node {} (pid {}) was not bound to the management queue for over {} s "
+                                           "from {}",
+                                           life.node, life.pid, kUnboundLimitMs / 1000, since));
+          unbound_since[l] = -1;  // reported; not again until it is bound
+        }
+      } else {
+        unbound_since.erase(l);
+      }
+    }
+  }
+}
+
 void check_overlaps(const CampaignHistory& h, CheckReport& r) {
   const auto& ivs = r.intervals;
   for (size_t a = 0; a < ivs.size(); ++a) {
@@ -128,6 +153,7 @@ CheckReport check(const CampaignHistory& history) {
   report.intervals = active_intervals(history);
   check_overlaps(history, report);
   check_broker_view(history, report);
+  check_standbys_bound(history, report);
   check_messages(history, report);
   measure_failovers(history, report);
   return report;
@@ -178,8 +204,9 @@ void print_report(const CampaignHistory& h, const CheckReport& r, bool trace, st
   for (const auto& finding : r.findings) std::fprintf(out, "  %s\n", finding.c_str());
   std::fprintf(out, "  active intervals from logs: %zu over %zu processes; overlaps: %d (%lld ms)\n", r.intervals.size(),
                h.lives.size(), r.overlaps, r.overlap_ms);
-  std::fprintf(out, "  broker samples with an active consumer: %zu; disagreements with the logs: %d\n",
-               r.samples_with_active, r.disagreements);
+  std::fprintf(out, "  broker samples with an active consumer: %zu; disagreements with the logs: %d; "
+               "instances unbound for over %lld s: %d\n",
+               r.samples_with_active, r.disagreements, kUnboundLimitMs / 1000, r.unbound_stretches);
   std::fprintf(out,
                "  messages: %lld confirmed to the producer, %zu arrivals, lost %lld, duplicates %lld "
                "(and %lld re-read by the checker), older epoch after newer: %d, unstamped: %d, "

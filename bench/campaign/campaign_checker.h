@@ -38,6 +38,7 @@ struct FaultRecord {
 struct BrokerSample {
   long long from_ms, to_ms;  // the sample was taken somewhere in between
   std::set<pid_t> active;    // pids of the management queue's active consumers
+  std::set<pid_t> bound;     // pids of all its consumers: the active one and the standbys
 };
 
 struct Arrival {
@@ -67,6 +68,11 @@ struct ActiveInterval {
   long long running_ms;  // its workflows started ("state is now active"); -1: never in this term
 };
 
+// An instance running for this long is bound to the management queue, or it has a problem:
+// a frozen or cut-off standby is dropped by the broker after 2-3 heartbeats and binds again
+// within a second of resuming, so 4 s faults stay well below it.
+constexpr long long kUnboundLimitMs = 15'000;
+
 struct CheckReport {
   std::vector<ActiveInterval> intervals;
   std::vector<std::string> findings;  // one line per problem, for the operator to read
@@ -77,13 +83,17 @@ struct CheckReport {
   long long lost = 0, duplicates = 0;
   long long redelivered_to_checker = 0;  // second copies the target queue re-delivered; see Arrival
   int older_epoch_after_newer = 0, unstamped = 0;
+  // Stretches longer than kUnboundLimitMs in which a running instance was not bound to the
+  // management queue: a standby that cannot take over.
+  int unbound_stretches = 0;
   long long max_epoch = 0;
   // Per fault: ms from the fault to the next instance logging "state is now active", or -1
   // when no instance became active before the next fault.
   std::vector<long long> failover_ms;
 
   bool ok() const {
-    return overlaps == 0 && disagreements == 0 && older_epoch_after_newer == 0 && lost == 0 && unstamped == 0;
+    return overlaps == 0 && disagreements == 0 && older_epoch_after_newer == 0 && lost == 0 && unstamped == 0 &&
+           unbound_stretches == 0;
   }
 };
 

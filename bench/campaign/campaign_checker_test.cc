@@ -38,8 +38,8 @@ CampaignHistory clean_handover() {
   h.lives.push_back({0, 100, kT0, kT0 + 10'000, became_active(kT0 + 1'000, 1)});
   h.lives.push_back({1, 101, kT0, -1, line_at(kT0 + 500, "state is now standby") + became_active(kT0 + 10'060, 2)});
   h.faults.push_back(fault(FaultType::kKill9, 0, kT0 + 10'000));
-  h.samples.push_back({kT0 + 5'000, kT0 + 5'300, {100}});
-  h.samples.push_back({kT0 + 15'000, kT0 + 15'300, {101}});
+  h.samples.push_back({kT0 + 5'000, kT0 + 5'300, {100}, {100, 101}});
+  h.samples.push_back({kT0 + 15'000, kT0 + 15'300, {101}, {101}});
   h.arrivals = {{"s0", 1}, {"s1", 1}, {"s2", 2}, {"s3", 2}};
   h.confirmed = 4;
   h.end_ms = kT0 + 20'000;
@@ -138,18 +138,40 @@ TEST(CampaignChecker, AFreezeShorterThanTheLeaseDoesNotEndTheTerm) {
 
 TEST(CampaignChecker, BrokerShowingAnotherActiveConsumerIsADisagreement) {
   CampaignHistory h = clean_handover();
-  h.samples.push_back({kT0 + 6'000, kT0 + 6'200, {101}});  // node 0 claims the whole sample
+  h.samples.push_back({kT0 + 6'000, kT0 + 6'200, {101}, {100, 101}});  // node 0 claims the whole sample
   CheckReport r = check(h);
   EXPECT_EQ(r.disagreements, 1);
   EXPECT_FALSE(r.ok());
   // A sample at the edge of a term (the broker a moment ahead of the log) is not one.
-  h.samples.back() = {kT0 + 9'900, kT0 + 10'100, {101}};
+  h.samples.back() = {kT0 + 9'900, kT0 + 10'100, {101}, {100, 101}};
   r = check(h);
   EXPECT_EQ(r.disagreements, 0);
   // Two active consumers at once would be the broker's own failure.
-  h.samples.back() = {kT0 + 30'000, kT0 + 30'100, {100, 101}};
+  h.samples.back() = {kT0 + 30'000, kT0 + 30'100, {100, 101}, {100, 101}};
   r = check(h);
   EXPECT_EQ(r.disagreements, 1);
+}
+
+TEST(CampaignChecker, AStandbyLeftUnboundForLongFails) {
+  // Node 1 runs from kT0 but the broker lists only node 0 as a consumer from +6 s to +24 s:
+  // had node 0 died then, nobody would have taken over.
+  CampaignHistory h = clean_handover();
+  h.lives[0].ended_ms = -1;
+  h.lives[1].log = line_at(kT0 + 500, "state is now standby");
+  h.faults.clear();
+  h.samples.clear();
+  h.arrivals.resize(2);  // s0, s1 from epoch 1
+  h.confirmed = 2;
+  for (long long t = 6'000; t <= 24'000; t += 2'000) h.samples.push_back({kT0 + t, kT0 + t + 100, {100}, {100}});
+  CheckReport r = check(h);
+  EXPECT_EQ(r.unbound_stretches, 1);  // reported once, not per sample
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.findings.back().find("node 1 (pid 101) was not bound"), std::string::npos);
+  // A few seconds unbound (a standby cut off and binding again) is not a finding.
+  h.samples[5].bound = {100, 101};
+  r = check(h);
+  EXPECT_EQ(r.unbound_stretches, 0);
+  EXPECT_TRUE(r.ok());
 }
 
 TEST(CampaignChecker, CountsLostDuplicatedStaleAndUnstampedMessages) {
