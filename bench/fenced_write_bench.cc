@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -74,7 +73,7 @@ void FencedSend(benchmark::State& state) {
   mi::FencingGate lease;
   lease.open_until(std::chrono::steady_clock::now() + std::chrono::hours(1), 1);
   for (auto _ : state) {
-    if (!mi::write_while_gate_open(sink.fd(), lease, [&] { sink.send_all(kMessage); })) {
+    if (!mi::write_while_gate_open(sink.fd(), &lease, [&] { sink.send_all(kMessage); })) {
       state.SkipWithError("the gate closed");
     }
   }

@@ -333,7 +333,7 @@ unsigned long long RabbitConnection::publish(const std::string& exchange, const 
   return next_publish_tag_++;
 }
 
-std::optional<unsigned long long> RabbitConnection::publish_fenced(const FencingGate& fence,
+std::optional<unsigned long long> RabbitConnection::publish_fenced(const FencingGate* fence,
                                                                   const std::string& exchange,
                                                                   const std::string& routing_key,
                                                                   const std::string& body, const Headers& headers) {

@@ -75,10 +75,10 @@ class RabbitConnection {
   // returns its confirm sequence number; await_confirms() then collects the broker's answers.
   unsigned long long publish(const std::string& exchange, const std::string& routing_key, const std::string& body,
                              const Headers& headers);
-  // publish(), sent only if `fence` is still open once the message is written (see
-  // common/fenced_write.h). nullopt if it closed meanwhile: the connection has then been
+  // publish(), sent only if `fence` (null: none) is still open once the message is written
+  // (see common/fenced_write.h). nullopt if it closed meanwhile: the connection has then been
   // reset, so the message never reaches the broker, and this object is unusable.
-  std::optional<unsigned long long> publish_fenced(const FencingGate& fence, const std::string& exchange,
+  std::optional<unsigned long long> publish_fenced(const FencingGate* fence, const std::string& exchange,
                                                    const std::string& routing_key, const std::string& body,
                                                    const Headers& headers);
   struct Confirm {

@@ -15,16 +15,33 @@
 //  - Closed: the caller resets the connection at once (SO_LINGER 0), which drops the held
 //    bytes unsent. Of a message longer than a TCP segment the first full segments may have
 //    left, but never its end, so the broker never takes it.
-#include <functional>
-
 #include "common/fencing_gate.h"
 
 namespace mi {
 
+void set_tcp_cork(int fd, bool on);
+
 // Runs `write` with `fd` corked. True if `fence` still allows sending once `write` returned:
 // the bytes are released. False if not: they are still held, and the caller must reset the
 // connection before doing anything else. If `write` throws, the socket is uncorked and the
-// exception passes on. A gate that never closes (standalone) just writes.
-bool write_while_gate_open(int fd, const FencingGate& fence, const std::function<void()>& write);
+// exception passes on. Without a fence (null), or with one that never closes (standalone),
+// it just writes. A template, not std::function: it runs once per message.
+template <class Write>
+bool write_while_gate_open(int fd, const FencingGate* fence, Write&& write) {
+  if (!fence || !fence->may_close()) {
+    write();
+    return true;
+  }
+  set_tcp_cork(fd, true);
+  try {
+    write();
+  } catch (...) {
+    set_tcp_cork(fd, false);
+    throw;
+  }
+  if (!fence->allows(std::chrono::steady_clock::now())) return false;
+  set_tcp_cork(fd, false);
+  return true;
+}
 
 }  // namespace mi

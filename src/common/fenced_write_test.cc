@@ -78,7 +78,7 @@ TEST(FencedWrite, WhileTheGateStaysOpenTheBytesGoOut) {
   TcpPair tcp;
   const FencingGate gate = open_gate();
   bool corked_while_writing = false;
-  EXPECT_TRUE(write_while_gate_open(tcp.sender, gate, [&] {
+  EXPECT_TRUE(write_while_gate_open(tcp.sender, &gate, [&] {
     corked_while_writing = tcp.corked();
     tcp.send_text("m1");
   }));
@@ -92,7 +92,7 @@ TEST(FencedWrite, WhenTheGateClosesDuringTheWriteAResetDropsTheHeldBytes) {
   // write closes the gate itself, as if the process had been frozen in between).
   TcpPair tcp;
   FencingGate gate = open_gate();
-  EXPECT_FALSE(write_while_gate_open(tcp.sender, gate, [&] {
+  EXPECT_FALSE(write_while_gate_open(tcp.sender, &gate, [&] {
     tcp.send_text("late");
     gate.close();
   }));
@@ -105,18 +105,25 @@ TEST(FencedWrite, AGateThatNeverClosesDoesNotCork) {
   TcpPair tcp;
   const FencingGate standalone = FencingGate::always_open();
   bool corked_while_writing = true;
-  EXPECT_TRUE(write_while_gate_open(tcp.sender, standalone, [&] {
+  EXPECT_TRUE(write_while_gate_open(tcp.sender, &standalone, [&] {
     corked_while_writing = tcp.corked();
     tcp.send_text("m1");
   }));
   EXPECT_FALSE(corked_while_writing);
   EXPECT_EQ(tcp.received(2s), "m1");
+  corked_while_writing = true;
+  EXPECT_TRUE(write_while_gate_open(tcp.sender, nullptr, [&] {  // no fence at all
+    corked_while_writing = tcp.corked();
+    tcp.send_text("m2");
+  }));
+  EXPECT_FALSE(corked_while_writing);
+  EXPECT_EQ(tcp.received(2s), "m2");
 }
 
 TEST(FencedWrite, AFailedWriteLeavesTheSocketUncorked) {
   TcpPair tcp;
   const FencingGate gate = open_gate();
-  EXPECT_THROW(write_while_gate_open(tcp.sender, gate, [] { throw std::runtime_error("broken pipe"); }),
+  EXPECT_THROW(write_while_gate_open(tcp.sender, &gate, [] { throw std::runtime_error("broken pipe"); }),
                std::runtime_error);
   EXPECT_FALSE(tcp.corked());
 }

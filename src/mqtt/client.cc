@@ -593,10 +593,7 @@ std::uint16_t Client::publish(const std::string& topic, const std::string& paylo
                                                  std::to_string(server_max_packet_size_) + " bytes");
   }
   if (qos == 1) in_flight_[p.packet_id] = topic;
-  const auto write = [&] { write_all(bytes, Clock::now() + options_.io_timeout); };
-  if (!fence) {
-    write();
-  } else if (!write_while_gate_open(fd_, *fence, write)) {
+  if (!write_while_gate_open(fd_, fence, [&] { write_all(bytes, Clock::now() + options_.io_timeout); })) {
     abort();
     throw Fenced(0, "leadership lease ran out while an MQTT publication to '" + topic +
                         "' was being written (the process was paused?)");

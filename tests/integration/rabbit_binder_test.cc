@@ -55,14 +55,14 @@ TEST(RabbitConnection, PublicationWrittenAfterTheLeaseRanOutNeverReachesTheQueue
   lease.open_until(std::chrono::steady_clock::now() + std::chrono::hours(1), 1);
   auto publisher = connect_to_rabbit(broker.port());
   publisher->enable_confirms();
-  const auto tag = publisher->publish_fenced(lease, "", "fenced", "in time", {});
+  const auto tag = publisher->publish_fenced(&lease, "", "fenced", "in time", {});
   ASSERT_TRUE(tag);
   const auto confirms = publisher->await_confirms(*tag, 1, Millis{5000}, &lease);
   ASSERT_FALSE(confirms.lost);
   EXPECT_EQ(confirms.each[0].kind, RabbitConnection::Confirm::kAck);
 
   lease.close();
-  EXPECT_FALSE(publisher->publish_fenced(lease, "", "fenced", "too late", {}));
+  EXPECT_FALSE(publisher->publish_fenced(&lease, "", "fenced", "too late", {}));
   publisher.reset();  // reset already; this only frees it
 
   auto consumer = connect_to_rabbit(broker.port());

@@ -226,14 +226,9 @@ class RabbitOutput final : public workflow::OutputBinding {
         // Right before each message, not once per batch: a process frozen in the middle of
         // a batch must not publish the rest of it when it resumes after its lease ran out.
         if (!workflow::fence_allows(fence)) break;
-        std::optional<unsigned long long> tag;
-        if (fence) {
-          // And once more after writing it, before it leaves: a freeze between the check
-          // above and the write would otherwise send it late.
-          tag = connection_->publish_fenced(*fence, binding_.destination, routing_key_, m->payload, m->headers);
-        } else {
-          tag = connection_->publish(binding_.destination, routing_key_, m->payload, m->headers);
-        }
+        // And once more after writing it, before it leaves: a freeze between the check above
+        // and the write would otherwise send it late.
+        const auto tag = connection_->publish_fenced(fence, binding_.destination, routing_key_, m->payload, m->headers);
         if (!tag) return fenced_while_writing(outcomes);
         if (published++ == 0) first = *tag;
       }
