@@ -4,44 +4,22 @@
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <stdexcept>
 #include <string>
+
+#include "common/loopback_tcp_pair.h"
 
 namespace mi {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A connected loopback pair: `sender` and `receiver`.
-struct TcpPair {
-  int sender = -1, receiver = -1;
-  TcpPair() {
-    const int listener = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(listener, 1) != 0 ||
-        getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      throw std::runtime_error("cannot listen on loopback");
-    }
-    sender = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(sender, reinterpret_cast<sockaddr*>(&addr), len) != 0) throw std::runtime_error("cannot connect");
-    receiver = accept(listener, nullptr, nullptr);
-    close(listener);
-  }
-  ~TcpPair() {
-    if (sender >= 0) close(sender);
-    close(receiver);
-  }
+// A loopback pair with what the tests look at on each end.
+struct TcpPair : mi::testing::LoopbackTcpPair {
   void send_text(const std::string& text) const {
     ASSERT_EQ(send(sender, text.data(), text.size(), MSG_NOSIGNAL), static_cast<ssize_t>(text.size()));
   }
