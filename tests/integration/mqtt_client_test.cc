@@ -25,6 +25,14 @@ using namespace std::chrono_literals;
 
 std::string test_name() { return ::testing::UnitTest::GetInstance()->current_test_info()->name(); }
 
+// The next publication `subscriber` receives is `payload`; acknowledges it.
+void expect_next(Client& subscriber, const std::string& payload) {
+  const auto got = subscriber.receive(5s);
+  ASSERT_TRUE(got) << "expected '" << payload << "'";
+  EXPECT_EQ(got->payload, payload);
+  subscriber.acknowledge(*got);
+}
+
 class MqttClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -245,12 +253,6 @@ TEST_F(MqttClientTest, FenceEndsTheWaitAndAbortKeepsAStuckPublicationFromArrivin
     o.port = link.port();
     return std::make_unique<Client>(o);
   };
-  auto expect_next = [&](const std::string& payload) {
-    const auto got = subscriber.receive(5s);
-    ASSERT_TRUE(got) << "expected '" << payload << "'";
-    EXPECT_EQ(got->payload, payload);
-    subscriber.acknowledge(*got);
-  };
 
   // Control: dropped with a plain close, the publication still arrives after the heal.
   auto plain = through_link("fence-plain");
@@ -258,7 +260,7 @@ TEST_F(MqttClientTest, FenceEndsTheWaitAndAbortKeepsAStuckPublicationFromArrivin
   plain->publish("it/fence", "closed plainly", 1, {});
   plain.reset();
   link.heal();
-  expect_next("closed plainly");
+  expect_next(subscriber, "closed plainly");
 
   auto publisher = through_link("fence-pub");
   link.cut();
@@ -286,10 +288,7 @@ TEST_F(MqttClientTest, PublicationWrittenAfterTheLeaseRanOutNeverLeaves) {
   Client publisher(options("late-pub"));
   const std::uint16_t in_time[] = {publisher.publish("it/late", "in time", 1, {}, &lease)};
   publisher.wait_for_acks(in_time, 5s);
-  const auto got = subscriber.receive(5s);
-  ASSERT_TRUE(got);
-  EXPECT_EQ(got->payload, "in time");
-  subscriber.acknowledge(*got);
+  expect_next(subscriber, "in time");
 
   lease.close();
   for (const int qos : {0, 1}) {
@@ -408,10 +407,7 @@ TEST_F(MqttClientTest, TlsWithTheRightCaWorksAndWithAWrongCaFails) {
     c.subscribe("it/tls", 1);
     const std::uint16_t ids[] = {c.publish("it/tls", "over tls", 1, {})};
     c.wait_for_acks(ids, 5s);
-    const auto got = c.receive(5s);
-    ASSERT_TRUE(got);
-    EXPECT_EQ(got->payload, "over tls");
-    c.acknowledge(*got);
+    expect_next(c, "over tls");
     c.disconnect();
   }
 
