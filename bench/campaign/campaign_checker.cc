@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -43,22 +42,21 @@ void check_broker_view(const CampaignHistory& h, CheckReport& r) {
 void check_standbys_bound(const CampaignHistory& h, CheckReport& r) {
   constexpr long long kStartUp = 5'000;  // time a new process has to bind
   std::map<size_t, long long> unbound_since;  // life -> from_ms of the first sample missing it
+  std::set<size_t> reported;                  // lives whose current stretch is reported
   for (const auto& s : h.samples) {
     for (size_t l = 0; l < h.lives.size(); ++l) {
       const Life& life = h.lives[l];
       const bool running = life.started_ms + kStartUp <= s.from_ms && (life.ended_ms < 0 || life.ended_ms > s.to_ms);
-      if (running && !s.bound.count(life.pid)) {
-        const long long since = unbound_since.emplace(l, s.from_ms).first->second;
-        if (s.to_ms - since > kUnboundLimitMs && since >= 0) {
-          ++r.unbound_stretches;
-          r.findings.push_back(fmt::format("node {} (pid {}) was not bound to the management queue for over {} s "
-                                           "from {}",
-                                           life.node, life.pid, kUnboundLimitMs / 1000, since));
-          unbound_since[l] = -1;  // reported; not again until it is bound
-        }
-      } else {
+      if (!running || s.bound.count(life.pid)) {
         unbound_since.erase(l);
+        reported.erase(l);
+        continue;
       }
+      const long long since = unbound_since.emplace(l, s.from_ms).first->second;
+      if (s.to_ms - since <= kUnboundLimitMs || !reported.insert(l).second) continue;
+      ++r.unbound_stretches;
+      r.findings.push_back(fmt::format("node {} (pid {}) was not bound to the management queue for over {} s from {}",
+                                       life.node, life.pid, kUnboundLimitMs / 1000, since));
     }
   }
 }

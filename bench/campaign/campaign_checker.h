@@ -2,8 +2,8 @@
 // The fault campaign's checker. It does not take the instances' word for anything it can
 // check elsewhere; it rebuilds who was active from three sources and compares them:
 //   1. the instances' own timestamped state changes (their logs, read by
-//      integration::active_terms), with the term of a frozen process cut at freeze + lease
-//      (its log only speaks after SIGCONT);
+//      integration::active_terms), with the term of a process frozen for longer than its
+//      lease cut at freeze + lease (its log only speaks after SIGCONT);
 //   2. the broker's view: the management queue's active consumer, sampled during the run
 //      (the session's consumer tag is "micro-integration@<host>:<pid>");
 //   3. the messages that reached the target: their x-leader-epoch in arrival order, and
