@@ -16,6 +16,7 @@ namespace mi::amqp {
 namespace {
 
 constexpr int kMaxArgumentRounds = 12;
+constexpr amqp_channel_t kChannelNumbers = 1024;
 
 timeval to_timeval(Millis d) {
   timeval tv{};
@@ -111,7 +112,9 @@ void RabbitConnection::close_gracefully() {
 }
 
 void RabbitConnection::open_channel() {
-  ++channel_;
+  // At most two channels are open at once (the current one, and the one being replaced), so
+  // numbers are reused after a while instead of running out after 65535 replacements.
+  channel_ = static_cast<amqp_channel_t>(channel_ % kChannelNumbers + 1);
   amqp_channel_open(conn_, channel_);
   check_reply(amqp_get_rpc_reply(conn_), "open a channel");
 }
@@ -244,6 +247,15 @@ void RabbitConnection::consume(const std::string& queue, unsigned short prefetch
                      amqp_empty_table);
   check_reply(amqp_get_rpc_reply(conn_), "consume from '" + queue + "'");
   consumed_queue_ = queue;
+}
+
+void RabbitConnection::consume_on_new_channel(const std::string& queue, unsigned short prefetch,
+                                              const std::string& consumer_tag) {
+  const amqp_channel_t old = channel_;
+  open_channel();
+  consume(queue, prefetch, consumer_tag);
+  amqp_channel_close(conn_, old, AMQP_REPLY_SUCCESS);
+  check_reply(amqp_get_rpc_reply(conn_), "close the replaced channel");
 }
 
 void RabbitConnection::ack(unsigned long long tag, bool multiple) {
@@ -447,6 +459,11 @@ RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {
   timeval tv = to_timeval(timeout);
   const amqp_rpc_reply_t r = amqp_consume_message(conn_, &envelope, &tv, 0);
   if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+    if (envelope.channel != channel_) {
+      // Sent on a channel closed since (consume_on_new_channel): the broker took it back.
+      amqp_destroy_envelope(&envelope);
+      return {};
+    }
     Event e{Event::kDelivery, envelope.delivery_tag, bytes(envelope.message.body),
             headers_of(envelope.message.properties), envelope.redelivered != 0};
     amqp_destroy_envelope(&envelope);

@@ -55,6 +55,11 @@ class RabbitConnection {
   void publish_persistent(const std::string& queue, const std::string& body);
   // `consumer_tag` empty: the broker picks one.
   void consume(const std::string& queue, unsigned short prefetch, const std::string& consumer_tag = "");
+  // Registers the consumer again on a fresh channel and closes the current one, so the
+  // broker takes back what it counted as delivered there. (A quorum queue keeps what it
+  // delivered to a cancelled consumer until its channel closes, and a channel can hold a
+  // stale view of a queue deleted and declared again under the same name.)
+  void consume_on_new_channel(const std::string& queue, unsigned short prefetch, const std::string& consumer_tag);
   void ack(unsigned long long tag, bool multiple);
   // Hands a delivery back to the queue for another attempt.
   void requeue(unsigned long long tag);

@@ -93,7 +93,7 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
   // Workflows work only while the gate is open: always, unless a session vouches for the flow.
   FencingGate gate = active_standby ? FencingGate{} : FencingGate::always_open();
   workflow::WorkflowManager workflows(settings.workflows, registry, clock, settings.shutdown_timeout, &gate);
-  leader::LeaderElection leader(settings.mode, settings.fail_over, workflows, clock);
+  leader::LeaderElection leader(settings.mode, settings.fail_over, workflows, clock, &gate);
   Redundancy redundancy(leader, active_standby ? session::make_session(settings, gate, clock) : nullptr);
   management::ManagementContext context{&settings,       &leader,
                                         &workflows,      clock.wall_now(),

@@ -66,7 +66,7 @@ const std::vector<KeySpec> kKeys = {
   {"solace.connector.management.session.heartbeat-interval-in-seconds", T::kInt, "1", 1, 60, {}, false,
    "AMQP heartbeat. The instance's lease is 1.5 x this: it steps down when it could not confirm its flow for that long, before the broker (2-3 heartbeats) can promote another."},
   {"solace.connector.management.session.token-refresh-interval-in-millis", T::kInt, "60000", 1000, {}, {}, false,
-   "How often the active instance republishes its leader token, so the broker's consumer_timeout (30 min by default) never ends a term; keep it well below that timeout."},
+   "The longest time between two rotations of the active instance's leader token (it is rotated every quarter heartbeat anyway, as the lease probe), so the broker's consumer_timeout never ends a term; keep it well below that timeout."},
   {"solace.connector.management.session.ssl-trust-store", T::kString, "", {}, {}, {}, false,
    "PEM file of CA certificates for amqps:// hosts (default: the system's CAs). Peer and host name are always verified."},
   {"solace.connector.management.session.**", T::kAny, "", {}, {}, {}, false,

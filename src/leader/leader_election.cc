@@ -9,8 +9,8 @@ std::string_view to_string(LeaderState state) {
 }
 
 LeaderElection::LeaderElection(config::LeaderMode mode, BackoffPolicy fail_over,
-                               WorkflowControl& workflows, Clock& clock)
-    : mode_(mode), fail_over_(fail_over), workflows_(workflows), clock_(clock) {
+                               WorkflowControl& workflows, Clock& clock, const FencingGate* gate)
+    : mode_(mode), fail_over_(fail_over), workflows_(workflows), clock_(clock), gate_(gate) {
   last_change_ = clock_.wall_now();
 }
 
@@ -51,7 +51,9 @@ void LeaderElection::shutdown() {
 
 LeaderStatus LeaderElection::status() const {
   std::lock_guard lock(mutex_);
-  return {state_, changing_, state_changes_, last_change_, epoch_, term_started_};
+  const bool fenced = gate_ && !gate_->allows(clock_.now());
+  return {state_ == LeaderState::kActive && fenced ? LeaderState::kStandby : state_, changing_, state_changes_,
+          last_change_, epoch_, term_started_};
 }
 
 void LeaderElection::process_pending() {

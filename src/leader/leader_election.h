@@ -16,6 +16,7 @@
 
 #include "common/backoff.h"
 #include "common/clock.h"
+#include "common/fencing_gate.h"
 #include "config/settings.h"
 #include "leader/workflow_control.h"
 
@@ -35,8 +36,9 @@ struct LeaderStatus {
 
 class LeaderElection {
  public:
+  // `gate` (active_standby): status() never reports active while it is closed.
   LeaderElection(config::LeaderMode mode, BackoffPolicy fail_over, WorkflowControl& workflows,
-                 Clock& clock);
+                 Clock& clock, const FencingGate* gate = nullptr);
   ~LeaderElection();
 
   config::LeaderMode mode() const { return mode_; }
@@ -49,6 +51,9 @@ class LeaderElection {
   // Becomes standby (stopping the workflows) and ends the worker.
   void shutdown();
 
+  // The state the API and metrics report. Active only while the fencing gate is open too:
+  // when the lease has run out the workflows are already fenced, and another instance may be
+  // active, before the session thread has noticed and the worker has stopped them.
   LeaderStatus status() const;
 
   // Carries out pending requests in the calling thread; for tests without the worker.
@@ -63,6 +68,7 @@ class LeaderElection {
   const BackoffPolicy fail_over_;
   WorkflowControl& workflows_;
   Clock& clock_;
+  const FencingGate* const gate_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

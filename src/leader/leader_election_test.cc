@@ -137,5 +137,24 @@ TEST(LeaderElection, StandaloneBecomesActiveOnStartAndStandbyOnShutdown) {
   }
 }
 
+// Found by a test: an instance frozen past its lease answered "active" for about 110 ms
+// after it resumed, while another instance was active. The reported state follows the gate.
+TEST(LeaderElection, ReportsStandbyOnceTheLeaseRanOutEvenBeforeTheWorkflowsAreStopped) {
+  ManualClock clock;
+  FakeWorkflows wf;
+  FencingGate gate;
+  LeaderElection le(config::LeaderMode::kActiveStandby, policy(3), wf, clock, &gate);
+  gate.open_until(clock.now() + Millis{1500}, 7);
+  le.request(LeaderState::kActive, 7);
+  le.process_pending();
+  EXPECT_EQ(le.status().state, LeaderState::kActive);
+  clock.advance(Millis{1499});
+  EXPECT_EQ(le.status().state, LeaderState::kActive);
+  clock.advance(Millis{1});
+  EXPECT_EQ(le.status().state, LeaderState::kStandby);
+  EXPECT_EQ(le.status().epoch, 7u);
+  EXPECT_EQ(wf.calls, (std::vector<std::string>{"start 0", "start 1"})) << "the workflows are the worker's business";
+}
+
 }  // namespace
 }  // namespace mi::leader

@@ -21,9 +21,6 @@ std::string consumer_tag() {
 
 constexpr unsigned short kPrefetch = 100;  // a new active sees every token at once
 constexpr Millis kMaxPoll{50};
-// A standby checks this often that the token is not lying undelivered in the queue (which
-// would mean the broker's single-active-consumer state is stuck, e.g. after a restart).
-constexpr Millis kStandbyCheck{5000};
 
 std::string random_instance_id() {
   std::random_device rd;
@@ -35,42 +32,17 @@ std::string random_instance_id() {
 
 }  // namespace
 
-std::string format_token(const Token& token) {
-  return "micro-integration leader token epoch=" + std::to_string(token.epoch) + " owner=" + token.owner +
-         " seq=" + std::to_string(token.seq);
-}
-
-std::optional<Token> parse_token(const std::string& body) {
-  Token t;
-  auto field = [&](const std::string& name) -> std::optional<std::string> {
-    const size_t at = body.find(" " + name + "=");
-    if (at == std::string::npos) return std::nullopt;
-    const size_t start = at + name.size() + 2;
-    return body.substr(start, body.find(' ', start) - start);
-  };
-  if (body.rfind("micro-integration leader token ", 0) != 0) return std::nullopt;
-  const auto epoch = field("epoch");
-  const auto owner = field("owner");
-  const auto seq = field("seq");
-  if (!epoch || !owner || !seq) return std::nullopt;
-  try {
-    t.epoch = std::stoull(*epoch);
-    t.seq = std::stoull(*seq);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  t.owner = *owner;
-  return t;
-}
-
 RabbitSession::RabbitSession(config::SessionSettings settings, std::string queue, FencingGate& gate, Clock& clock)
     : settings_(std::move(settings)),
       queue_(std::move(queue)),
       gate_(gate),
       clock_(clock),
-      instance_id_(random_instance_id()),
+      consumer_tag_(consumer_tag()),
       lease_(Millis{settings_.heartbeat_seconds * 1500}),
-      probe_interval_(Millis{settings_.heartbeat_seconds * 250}) {}
+      // The token is rotated every quarter heartbeat (each rotation is a lease probe), and at
+      // least every token-refresh interval.
+      protocol_(random_instance_id(), {lease_, std::min(Millis{settings_.heartbeat_seconds * 250}, settings_.token_refresh),
+                                       Millis{5000}}) {}
 
 RabbitSession::~RabbitSession() { release(); }
 
@@ -152,19 +124,8 @@ bool RabbitSession::bind_queue() {
   try {
     const auto info = connection_->declare_passive(queue_);
     connection_->check_single_active_consumer(queue_);
-    if (info.messages == 0 && info.consumers == 0) {
-      // Nobody holds or waits for a token: put the first one in (owned by nobody, so whoever
-      // receives it claims a term above it). A new queue, or one deleted and recreated, has
-      // lost the epoch, and this process may know an old one only (a standby never sees the
-      // token; a restarted process has seen none). So the seed is at least the wall clock
-      // in Unix milliseconds: above every earlier term's epoch, as long as failovers come
-      // less often than one per millisecond and the hosts' clocks agree to within the time
-      // since the previous seed.
-      connection_->publish_persistent(queue_, format_token({std::max(highest_epoch_, epoch_floor()), "seed", 0}));
-    }
-    // A tag naming this process, so `rabbitmqctl list_consumers` (and the management UI)
-    // shows which instance holds the management queue.
-    connection_->consume(queue_, kPrefetch, consumer_tag());
+    if (apply(protocol_.bound(clock_.now(), info.messages, info.consumers, epoch_floor()))) return false;
+    connection_->consume(queue_, kPrefetch, consumer_tag_);
   } catch (const RabbitError& e) {
     std::string detail = e.what();
     if (e.code() == 404) {
@@ -189,39 +150,39 @@ unsigned long long RabbitSession::epoch_floor() const {
   return ms > 0 ? static_cast<unsigned long long>(ms) : 0;
 }
 
-std::string RabbitSession::serve() {
-  enum class Phase { kStandby, kClaiming, kActive } phase = Phase::kStandby;
-  unsigned long long max_seen = highest_epoch_;
-  unsigned long long epoch = 0;
-  unsigned long long expected_seq = 0;  // our token we wait to see delivered back
-  SteadyTime claim_sent{};
-  SteadyTime next_probe{};
-  SteadyTime next_refresh{};
-  SteadyTime next_standby_check = clock_.now() + kStandbyCheck;
-  int undelivered_checks = 0;
-  // Delivery tags received and not yet acknowledged. Acknowledged one by one: a multiple
-  // ack would name a tag that may already be settled, which the broker treats as an error.
-  std::vector<unsigned long long> unacked;
-  auto ack_below = [&](unsigned long long tag) {
-    for (auto it = unacked.begin(); it != unacked.end();) {
-      if (*it < tag) {
-        connection_->ack(*it, false);
-        it = unacked.erase(it);
-      } else {
-        ++it;
-      }
+std::optional<std::string> RabbitSession::apply(const SessionEffects& effects) {
+  // The binding ends: lose_flow() closes the gate next, and says whether the lease had run
+  // out before.
+  if (effects.end_binding) return effects.end_binding;
+  if (effects.close_gate) gate_.close();
+  for (const auto& line : effects.warnings) logger("leader")->warn("management session: {}", line);
+  for (const auto& body : effects.publish) connection_->publish_persistent(queue_, body);
+  for (const auto tag : effects.ack) connection_->ack(tag, false);
+  if (effects.open_gate_until) {
+    if (effects.flow_active) {
+      gate_.open_until(*effects.open_gate_until, *effects.flow_active);
+    } else {
+      gate_.extend_until(*effects.open_gate_until);
     }
-  };
+  }
+  if (effects.flow_active) {
+    active_ = true;
+    set_status(SessionHealth::kBound, "active on management queue '" + queue_ + "'");
+    logger("leader")->info("management session: flow active, term epoch {}", *effects.flow_active);
+    listener_->flow_active(*effects.flow_active);
+  }
+  if (effects.resubscribe) {
+    connection_->consume_on_new_channel(queue_, kPrefetch, consumer_tag_);
+    logger("leader")->debug("management session: consumer registered again on a new channel");
+  }
+  if (effects.check_queue) {
+    const auto info = connection_->declare_passive(queue_);
+    return apply(protocol_.queue_checked(clock_.now(), info.messages));
+  }
+  return std::nullopt;
+}
 
-  auto claim = [&](SteadyTime now) {
-    epoch = max_seen + 1;
-    highest_epoch_ = std::max(highest_epoch_, epoch);
-    expected_seq = ++seq_;
-    connection_->publish_persistent(queue_, format_token({epoch, instance_id_, expected_seq}));
-    claim_sent = now;
-    phase = Phase::kClaiming;
-  };
-
+std::string RabbitSession::serve() {
   for (;;) {
     {
       std::lock_guard lock(mutex_);
@@ -231,74 +192,18 @@ std::string RabbitSession::serve() {
         if (active_) return "yielded";
       }
     }
-    SteadyTime now = clock_.now();
-    Millis wait = kMaxPoll;
-    if (phase == Phase::kActive) {
-      if (!gate_.allows(now)) return "lease expired: the flow was not confirmed for " + std::to_string(lease_.count()) + " ms";
-      if (now >= next_probe) {
-        // A round trip proves the broker had not closed us when the request left; the lease
-        // runs from the moment it was sent.
-        const SteadyTime sent = now;
-        connection_->declare_passive(queue_);
-        gate_.extend_until(sent + lease_);
-        next_probe = sent + probe_interval_;
-      }
-      if (now >= next_refresh) {
-        expected_seq = ++seq_;
-        connection_->publish_persistent(queue_, format_token({epoch, instance_id_, expected_seq}));
-        next_refresh = now + settings_.token_refresh;
-      }
-      now = clock_.now();
-      wait = std::min(wait, std::max(Millis{1}, std::chrono::duration_cast<Millis>(next_probe - now)));
-    } else if (phase == Phase::kClaiming && now - claim_sent > lease_) {
-      return "claim of a new term was not confirmed within the lease";
-    } else if (phase == Phase::kStandby && now >= next_standby_check) {
-      next_standby_check = now + kStandbyCheck;
-      // An active instance holds the token unacknowledged, so ready messages that stay
-      // ready mean nobody receives them: bind again.
-      undelivered_checks = connection_->declare_passive(queue_).messages > 0 ? undelivered_checks + 1 : 0;
-      if (undelivered_checks >= 2) return "the token was not delivered to any consumer for 10 s; binding again";
-    }
-
+    if (auto ended = apply(protocol_.tick(clock_.now()))) return *ended;
+    const SteadyTime now = clock_.now();
+    const Millis wait = protocol_.next_tick() <= now
+                            ? Millis{0}
+                            : std::min(kMaxPoll, std::chrono::ceil<Millis>(protocol_.next_tick() - now));
+    // A consumer the broker cancelled, a closed channel or connection: next_event() throws,
+    // whatever the protocol was waiting for (frames that arrived during an RPC are queued
+    // by rabbitmq-c and read here).
     const auto event = connection_->next_event(wait);
     if (event.kind != RabbitConnection::Event::kDelivery) continue;
-    const auto token = parse_token(event.body);
-    if (!token) {
-      logger("leader")->warn("management queue '{}' holds a message that is not a leader token; discarding it", queue_);
-      connection_->ack(event.tag, false);
-      continue;
-    }
-    now = clock_.now();
-    unacked.push_back(event.tag);
-    if (token->owner == instance_id_ && token->seq == expected_seq) {
-      // Our own token came back: the broker stored it and still delivers to us. Earlier
-      // tokens are done with.
-      ack_below(event.tag);
-      if (phase == Phase::kClaiming) {
-        phase = Phase::kActive;
-        active_ = true;
-        gate_.open_until(claim_sent + lease_, epoch);
-        set_status(SessionHealth::kBound, "active on management queue '" + queue_ + "'");
-        next_probe = now;
-        next_refresh = now + settings_.token_refresh;
-        logger("leader")->info("management session: flow active, term epoch {}", epoch);
-        listener_->flow_active(epoch);
-      }
-      continue;
-    }
-    max_seen = std::max(max_seen, token->epoch);
-    highest_epoch_ = std::max(highest_epoch_, max_seen);
-    // An older token of ours (e.g. from before a reconnect) while claiming or active is
-    // acknowledged together with the next one; as a standby it is a token like any other.
-    if (token->owner == instance_id_ && phase != Phase::kStandby) continue;
-    if (phase == Phase::kStandby) {
-      claim(now);
-    } else if (phase == Phase::kClaiming && token->epoch >= epoch) {
-      claim(now);  // a later term than we were claiming exists: claim above it
-    } else if (phase == Phase::kActive) {
-      if (token->epoch > epoch) return "a token of a later term (" + std::to_string(token->epoch) + ") appeared";
-      connection_->ack(event.tag, false);  // a stale or seed token
-      unacked.pop_back();
+    if (auto ended = apply(protocol_.delivered(clock_.now(), event.tag, event.body, event.redelivered, epoch_floor()))) {
+      return *ended;
     }
   }
 }
@@ -351,6 +256,7 @@ void RabbitSession::run() {
     } catch (const RabbitError& e) {
       reason = e.what();
     }
+    protocol_.lost(reason);  // its effects (gate closed, flow inactive) are lose_flow()'s
     lose_flow(reason);
     if (graceful) {
       // Closing the connection hands the token to the next consumer at once.

@@ -1,25 +1,18 @@
 #pragma once
-// The management session on RabbitMQ (standing in for the vendor's broker).
+// The management session on RabbitMQ (standing in for the vendor's broker): a thin driver
+// that runs the TokenLeaseProtocol (session/token_lease_protocol.h) over an AMQP 0-9-1
+// connection. Every instance consumes from the management queue, a quorum queue with
+// x-single-active-consumer=true, so the broker delivers to one consumer only; the protocol
+// decides what the token messages mean, the driver publishes, acknowledges, and opens and
+// closes the fencing gate as told.
 //
-// Every instance consumes from the management queue, a queue with
-// x-single-active-consumer=true, so the broker delivers to one consumer only. The queue
-// holds one *token* message. The consumer that receives it is the active flow: it claims a
-// new term by publishing a token with a higher epoch, becomes active when that token comes
-// back to it (proof that the broker stored it and still delivers to this consumer), and
-// holds the token unacknowledged for as long as it is active. When its connection ends, the
-// broker hands the token to the next consumer at once: standbys learn that they became
-// active from the broker pushing to them, not by polling.
-//
-// Timing (see README, "Why never two active"): the broker closes a silent connection no
-// earlier than 2 heartbeats after the last byte it received from it, and only then promotes
-// another consumer. The active instance confirms its flow with a round trip every quarter
-// heartbeat and keeps its fencing gate open until 1.5 heartbeats after it *sent* the last
-// confirmed request. So its lease always ends at least half a heartbeat before the broker
-// could promote anyone else; when it ends, the gate closes and the workflows stop.
-//
-// The token is republished every session.token-refresh-interval-in-millis (1 minute), so the
-// broker's consumer_timeout (30 minutes for a delivery held unacknowledged) never closes the
-// active channel.
+// Timing (see README, "Why never two active"): the active instance's lease is extended only
+// when its rotated token comes back from the queue, i.e. when the queue's leader, with a
+// majority behind it, still delivers to this consumer. The broker promotes another
+// consumer only after it dropped this one: its connection closed, 2 heartbeats of silence
+// on one node, or this node declared down by the majority on a cluster (no earlier than
+// 0.75 x net_ticktime). The lease, 1.5 heartbeats from the sending of the newest token that
+// came back, always ends before that.
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -29,18 +22,7 @@
 
 #include "config/settings.h"
 #include "session/management_session.h"
-
-namespace mi::session {
-
-struct Token {
-  unsigned long long epoch = 0;
-  std::string owner;           // instance id of the publisher
-  unsigned long long seq = 0;  // publisher's sequence number
-};
-std::string format_token(const Token& token);
-std::optional<Token> parse_token(const std::string& body);
-
-}  // namespace mi::session
+#include "session/token_lease_protocol.h"
 
 namespace mi::amqp {
 class RabbitConnection;
@@ -67,6 +49,8 @@ class RabbitSession final : public ManagementSession {
   unsigned long long epoch_floor() const;
   // Runs while bound; returns why the flow (or the binding) ended.
   std::string serve();
+  // Carries out what the protocol asked for; returns why the binding ends, if it does.
+  std::optional<std::string> apply(const SessionEffects& effects);
   void lose_flow(const std::string& reason);
   bool wait_or_stop(Millis duration);  // true if asked to stop
   void set_status(SessionHealth health, const std::string& detail);
@@ -75,17 +59,14 @@ class RabbitSession final : public ManagementSession {
   const std::string queue_;
   FencingGate& gate_;
   Clock& clock_;
-  const std::string instance_id_;
+  // Names this process, so `rabbitmqctl list_consumers` (and the management UI) shows which
+  // instance holds the management queue.
+  const std::string consumer_tag_;
   const Millis lease_;
-  const Millis probe_interval_;
+  TokenLeaseProtocol protocol_;  // session thread only
   SessionListener* listener_ = nullptr;
   std::unique_ptr<amqp::RabbitConnection> connection_;
   bool active_ = false;  // session thread only
-  unsigned long long seq_ = 0;
-  // The highest term epoch this process has seen, across connections: the token (and with
-  // it the epoch) is lost if the management queue is deleted, and a new term must still get
-  // a higher epoch than every term this process knows of.
-  unsigned long long highest_epoch_ = 0;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
