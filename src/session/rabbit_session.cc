@@ -93,6 +93,10 @@ void RabbitSession::lose_flow(const std::string& reason) {
   // Fence first: from here on no workflow sends anything, whatever the leader does next.
   gate_.close();
   active_ = false;
+  {
+    std::lock_guard lock(mutex_);
+    status_.active = false;
+  }
   logger("leader")->warn("management session: flow inactive: {}{}", reason,
                          lease_had_expired && reason.find("lease") == std::string::npos ? " (the lease had expired)" : "");
   listener_->flow_inactive(reason);
@@ -154,7 +158,11 @@ std::optional<std::string> RabbitSession::apply(const SessionEffects& effects) {
   // The binding ends: lose_flow() closes the gate next, and says whether the lease had run
   // out before.
   if (effects.end_binding) return effects.end_binding;
-  if (effects.close_gate) gate_.close();
+  if (effects.flow_inactive) {
+    lose_flow(*effects.flow_inactive);  // closes the gate first
+  } else if (effects.close_gate) {
+    gate_.close();
+  }
   for (const auto& line : effects.warnings) logger("leader")->warn("management session: {}", line);
   for (const auto& body : effects.publish) connection_->publish_persistent(queue_, body);
   for (const auto tag : effects.ack) connection_->ack(tag, false);

@@ -44,6 +44,12 @@ class SacQueueModel {
     dispatch();
   }
   void cut(int consumer) { cut_.insert(consumer); }
+  // No leader for a while: what is published waits, nothing is delivered.
+  void stall() { stalled_ = true; }
+  void resume() {
+    stalled_ = false;
+    dispatch();
+  }
   // basic.cancel and basic.consume again: what it held goes back, it queues up last.
   void resubscribe(int consumer) {
     drop(consumer);
@@ -90,7 +96,7 @@ class SacQueueModel {
     bool redelivered;
   };
   void dispatch() {
-    if (consumers_.empty()) return;
+    if (consumers_.empty() || stalled_) return;
     const int active = consumers_.front();
     if (cut_.count(active)) return;
     while (!ready_.empty()) {
@@ -105,6 +111,7 @@ class SacQueueModel {
   std::vector<int> consumers_;
   std::set<int> cut_;
   std::set<int> deaf_;
+  bool stalled_ = false;
   std::deque<Message> ready_;
   std::map<int, std::map<std::uint64_t, Message>> unacked_;
   std::map<int, std::vector<Delivery>> pending_;

@@ -96,7 +96,7 @@ void TokenLeaseProtocol::maybe_activate(SteadyTime now, SessionEffects& out) {
 
 void TokenLeaseProtocol::end(const std::string& reason, SessionEffects& out) {
   out.close_gate = true;
-  out.flow_inactive = phase_ == Phase::kActive;
+  if (phase_ == Phase::kActive) out.flow_inactive = reason;
   out.end_binding = reason;
   phase_ = Phase::kUnbound;
   in_flight_.clear();
@@ -175,10 +175,12 @@ SessionEffects TokenLeaseProtocol::delivered(SteadyTime now, std::uint64_t tag, 
   } else if (phase_ == Phase::kClaiming) {
     // A later term than we were claiming exists: claim above it.
     if (token->epoch >= epoch_) claim(now, std::max(gate_not_before_, not_before), out);
-  } else if (token->epoch > epoch_) {
-    end("a token of a later term (" + std::to_string(token->epoch) + ") appeared", out);
   } else {
-    out.ack.push_back(tag);  // a stale or seed token
+    if (token->epoch > epoch_) {
+      out.warnings.push_back("ignored a token of a later term (" + std::to_string(token->epoch) + ") from " +
+                             token->owner + ": the queue delivered it to this instance, not to its publisher");
+    }
+    out.ack.push_back(tag);  // a stale, seed or never-confirmed token
     unacked_.pop_back();
   }
   return out;
@@ -193,24 +195,25 @@ SessionEffects TokenLeaseProtocol::tick(SteadyTime now) {
       if (now >= next_standby_check_) {
         next_standby_check_ = now + timing_.standby_check;
         out.check_queue = true;
-        if (unacked_.empty()) {
-          out.publish.push_back(format_refresh_marker(instance_id_));
-          out.resubscribe = true;
-        }
       }
       break;
     case Phase::kClaiming:
       maybe_activate(now, out);
       if (out.flow_active) break;
-      if (!in_flight_.empty() && now - in_flight_.begin()->second > timing_.lease) {
-        end("claim of a new term was not confirmed within the lease", out);
+      if (!in_flight_.empty() && now - in_flight_.begin()->second > timing_.claim_patience) {
+        end("claim of a new term was not confirmed within " + std::to_string(timing_.claim_patience.count()) + " ms",
+            out);
       } else if (last_confirmed_sent_ && now >= next_rotate_) {
         publish_own(now, out);  // waiting out the previous holder's lease: keep the proof fresh
       }
       break;
     case Phase::kActive:
       if (now >= lease_until_) {
-        end("lease expired: the token was not confirmed for " + std::to_string(timing_.lease.count()) + " ms", out);
+        // Fenced at once; the binding stays, in case this instance still holds the queue.
+        out.close_gate = true;
+        out.flow_inactive = "lease expired: the token was not confirmed for " + std::to_string(timing_.lease.count()) +
+                            " ms; claiming a new term on the same binding";
+        claim(now, now, out);
       } else if (now >= next_rotate_) {
         publish_own(now, out);
       }
@@ -229,6 +232,12 @@ SessionEffects TokenLeaseProtocol::queue_checked(SteadyTime, unsigned ready) {
     end("the token was not delivered to any consumer for " +
             std::to_string(2 * timing_.standby_check.count() / 1000) + " s; binding again",
         out);
+  } else if (ready == 0 && unacked_.empty()) {
+    // The queue delivers what it gets (nothing waits in it): register again, in case this
+    // consumer is the one it delivers to and the channel drops it. (With messages waiting,
+    // the queue delivers to nobody for now, and a marker would only wait with them.)
+    out.publish.push_back(format_refresh_marker(instance_id_));
+    out.resubscribe = true;
   }
   return out;
 }
@@ -245,7 +254,7 @@ SteadyTime TokenLeaseProtocol::next_tick() const {
       return next_standby_check_;
     case Phase::kClaiming: {
       SteadyTime t = next_rotate_;
-      if (!in_flight_.empty()) t = std::min(t, in_flight_.begin()->second + timing_.lease);
+      if (!in_flight_.empty()) t = std::min(t, in_flight_.begin()->second + timing_.claim_patience);
       if (last_confirmed_sent_) t = std::min(t, std::max(gate_not_before_, *last_confirmed_sent_));
       return t;
     }

@@ -18,6 +18,14 @@
 //   `sent + lease`: a node cut off from the queue's majority, whatever it answers locally,
 //   cannot extend it. The instance always holds at least one token unacknowledged, so when
 //   its connection ends the broker hands the newest token to the next consumer.
+// - When the lease runs out while the binding still stands (the queue could not confirm in
+//   time, e.g. during a quorum queue's leader election, or this node is cut off from the
+//   majority), the gate closes and the flow is inactive, but the consumer stays: the
+//   instance claims a new term and waits (claim_patience) for its token to come back. Only
+//   the queue's active consumer gets it back, so an instance that still holds the queue
+//   after the election resumes, and one that lost it gives up the binding later.
+// - A token of a later term reaching the active instance was not delivered to its
+//   publisher, who therefore cannot become active with it; it is acknowledged and ignored.
 // - When the broker moved the queue to this consumer while the previous holder may still be
 //   alive (a token that was never delivered before: the queue was recreated, or the holder's
 //   consumer was dropped without its connection), the previous holder's lease can still run
@@ -64,7 +72,7 @@ struct SessionEffects {
   std::optional<SteadyTime> open_gate_until;     // open (or extend) the gate until then
   bool close_gate = false;                       // close the gate before anything else
   std::optional<unsigned long long> flow_active;  // the flow became active with this epoch
-  bool flow_inactive = false;                    // the flow was active and no longer is
+  std::optional<std::string> flow_inactive;      // the flow was active and no longer is, for this reason
   std::optional<std::string> end_binding;        // drop the connection and bind again, for this reason
   std::vector<std::string> warnings;             // lines for the operator's log
 };
@@ -75,6 +83,11 @@ class TokenLeaseProtocol {
     Millis lease{1500};          // 1.5 heartbeats
     Millis rotate_interval{250};  // a quarter heartbeat
     Millis standby_check{5000};   // how often a standby looks for an undelivered token and resubscribes
+    // How long a claim may wait for its token to come back before the binding is given up.
+    // Long enough for a quorum queue to elect a new leader (RabbitMQ 3.10 waits for the old
+    // leader's node to be declared down: up to 1.25 x net_ticktime), so that an instance
+    // that holds the queue keeps it through the election.
+    Millis claim_patience{30000};
   };
   TokenLeaseProtocol(std::string instance_id, Timing timing);
 
