@@ -10,6 +10,7 @@ PACKAGES=(
   libcpp-httplib-dev libssl-dev librabbitmq-dev
   rabbitmq-server  # the tests start private brokers from it (never the system service)
   mosquitto        # the MQTT broker the tests start privately
+  iproute2         # ip netns/link: the cluster tests' network namespaces, bridge and cuts
   prometheus   # for promtool, which checks our /actuator/prometheus output in a test
   curl
   wrk          # only for scripts/bench-footprint.sh (management API under load)
