@@ -151,13 +151,15 @@ RabbitConnection::QueueInfo RabbitConnection::declare_passive(const std::string&
   return {ok->message_count, ok->consumer_count};
 }
 
-void RabbitConnection::check_single_active_consumer(const std::string& queue) {
+bool RabbitConnection::check_single_active_consumer(const std::string& queue) {
   // AMQP cannot read a queue's arguments, but redeclaring with different ones fails and the
   // broker names the first one that differs. Start from x-single-active-consumer=true and
-  // adopt every other difference the broker reports, until the declaration is accepted (the
-  // queue is single-active-consumer) or the broker objects to x-single-active-consumer.
-  bool durable = true, exclusive = false, auto_delete = false;
-  std::map<std::string, Argument> arguments = {{"x-single-active-consumer", {"bool", "true"}}};
+  // x-queue-type=quorum and adopt every other difference the broker reports, until the
+  // declaration is accepted (the queue is single-active-consumer) or the broker objects to
+  // x-single-active-consumer. An objection to x-queue-type says it is not a quorum queue.
+  bool durable = true, exclusive = false, auto_delete = false, quorum = true;
+  std::map<std::string, Argument> arguments = {{"x-single-active-consumer", {"bool", "true"}},
+                                               {"x-queue-type", {"longstr", "quorum"}}};
   static const std::regex kFlag(R"(inequivalent arg '(durable|exclusive|auto_delete)'.*current is '(true|false)')");
   static const std::regex kArg(R"(inequivalent arg '([^']+)'.*but current is (none|the value '([^']*)' of type '([a-z]+)'))");
   for (int round = 0; round < kMaxArgumentRounds; ++round) {
@@ -185,7 +187,7 @@ void RabbitConnection::check_single_active_consumer(const std::string& queue) {
     amqp_queue_declare(conn_, channel_, amqp_cstring_bytes(queue.c_str()), 0, durable, exclusive, auto_delete, table);
     try {
       check_reply(amqp_get_rpc_reply(conn_), "check queue '" + queue + "'");
-      return;  // accepted: x-single-active-consumer is true on this queue
+      return quorum;  // accepted: x-single-active-consumer is true on this queue
     } catch (const RabbitError& e) {
       if (e.code() != 406) throw;
       const std::string text = e.what();
@@ -202,6 +204,7 @@ void RabbitConnection::check_single_active_consumer(const std::string& queue) {
         throw RabbitError(406, "management queue '" + queue +
                                    "' is not exclusive: it must be declared with x-single-active-consumer=true");
       }
+      if (m[1] == "x-queue-type") quorum = false;
       if (m[2] == "none") {
         arguments.erase(m[1]);
       } else {

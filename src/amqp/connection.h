@@ -47,7 +47,8 @@ class RabbitConnection {
   };
   QueueInfo declare_passive(const std::string& queue);
   // Throws RabbitError(406) naming the problem if the queue is not single-active-consumer.
-  void check_single_active_consumer(const std::string& queue);
+  // Returns whether it is a quorum queue (replicated; a classic queue lives on one node).
+  bool check_single_active_consumer(const std::string& queue);
   // Durable; a management queue is a quorum queue with single active consumer, any other
   // a plain classic queue.
   void declare_queue(const std::string& queue, bool management);

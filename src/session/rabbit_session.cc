@@ -127,7 +127,14 @@ bool RabbitSession::connect_any_host() {
 bool RabbitSession::bind_queue() {
   try {
     const auto info = connection_->declare_passive(queue_);
-    connection_->check_single_active_consumer(queue_);
+    if (!connection_->check_single_active_consumer(queue_) && !warned_not_quorum_) {
+      warned_not_quorum_ = true;
+      logger("leader")->warn(
+          "management queue '{}' is not a quorum queue: on a RabbitMQ cluster it lives on one node, and two instances "
+          "can be active at once when that node is cut off from the others (README, \"On a cluster\"); recreate it "
+          "with: micro-integration --create-management-queue",
+          queue_);
+    }
     if (apply(protocol_.bound(clock_.now(), info.messages, info.consumers, epoch_floor()))) return false;
     connection_->consume(queue_, kPrefetch, consumer_tag_);
   } catch (const RabbitError& e) {

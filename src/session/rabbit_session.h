@@ -67,6 +67,7 @@ class RabbitSession final : public ManagementSession {
   SessionListener* listener_ = nullptr;
   std::unique_ptr<amqp::RabbitConnection> connection_;
   bool active_ = false;  // session thread only
+  bool warned_not_quorum_ = false;  // session thread only
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

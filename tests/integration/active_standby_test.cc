@@ -321,6 +321,20 @@ TEST_F(ActiveStandby, StandbysBindAgainToARecreatedManagementQueue) {
   EXPECT_NE(second[0], first[0]);
 }
 
+// A classic management queue works on one node, but lives on one node of a cluster, where
+// the never-two-active argument needs a quorum queue: the instance says so.
+TEST_F(ActiveStandby, AClassicManagementQueueWorksWithAWarningThatAClusterNeedsAQuorumQueue) {
+  declare_classic_single_active_consumer_queue(broker->port(), "classic-mgmt");
+  declare_queue(broker->port(), "mgmt", true);
+  Instance& classic = add_instance(broker->url(), "classic-mgmt");
+  Instance& quorum = add_instance(broker->url(), "mgmt");
+  ASSERT_TRUE(eventually([&] { return state(classic) == "active" && state(quorum) == "active"; }))
+      << "each is alone on its queue";
+  EXPECT_NE(classic.process().log().find("management queue 'classic-mgmt' is not a quorum queue"), std::string::npos)
+      << classic.process().log();
+  EXPECT_EQ(quorum.process().log().find("is not a quorum queue"), std::string::npos) << quorum.process().log();
+}
+
 // Found by the 200-fault campaign: after the queue was recreated, the instance that put the
 // first token in had never seen the last term's epoch (it was a standby, or had just been
 // restarted) and the epochs went down. A seed token starts at the wall clock in ms.

@@ -2,6 +2,8 @@
 
 #include "amqp/connection.h"
 
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -110,6 +112,29 @@ void declare_queue(int port, const std::string& name, bool single_active_consume
   auto connection = connect_to_rabbit(port);
   connection->declare_queue(name, single_active_consumer);
   connection->close_gracefully();
+}
+
+void declare_classic_single_active_consumer_queue(int port, const std::string& name) {
+  // Straight through rabbitmq-c: the product itself only ever declares quorum queues for this.
+  amqp_connection_state_t conn = amqp_new_connection();
+  amqp_socket_t* socket = amqp_tcp_socket_new(conn);
+  if (!socket || amqp_socket_open(socket, "127.0.0.1", port) != AMQP_STATUS_OK) {
+    amqp_destroy_connection(conn);
+    throw std::runtime_error("cannot connect to the test broker");
+  }
+  const bool ok = amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type ==
+                      AMQP_RESPONSE_NORMAL &&
+                  amqp_channel_open(conn, 1) != nullptr;
+  amqp_table_entry_t sac{};
+  sac.key = amqp_cstring_bytes("x-single-active-consumer");
+  sac.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  sac.value.value.boolean = 1;
+  const amqp_table_t arguments{1, &sac};
+  const bool declared =
+      ok && amqp_queue_declare(conn, 1, amqp_cstring_bytes(name.c_str()), 0, 1, 0, 0, arguments) != nullptr;
+  amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(conn);
+  if (!declared) throw std::runtime_error("cannot declare queue " + name);
 }
 
 void publish_messages(int port, const std::string& queue, int count, const std::string& prefix) {

@@ -49,6 +49,10 @@ std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port);
 // Declares a queue: management-style (quorum, single active consumer) or plain classic.
 void declare_queue(int port, const std::string& name, bool single_active_consumer);
 
+// Declares a classic (single-node) queue with x-single-active-consumer, as an operator may
+// have made a management queue by hand.
+void declare_classic_single_active_consumer_queue(int port, const std::string& name);
+
 // Publishes <prefix>0 .. <prefix><count-1> (confirmed) to `queue` through the default
 // exchange, with correlation-id corr-<i>, content-type text/plain and x-custom v<i>.
 void publish_messages(int port, const std::string& queue, int count, const std::string& prefix);
