@@ -44,12 +44,6 @@ spring.cloud.stream:
     output-0.destination: )" + (shared / "out").string() + "\n";
 }
 
-bool says_active(const std::string& log) {
-  const auto active = log.rfind("management session: flow active");
-  const auto inactive = log.rfind("flow inactive");
-  return active != std::string::npos && (inactive == std::string::npos || inactive < active);
-}
-
 struct Trial {
   long long gate_closed_ms = -1;  // old active, after the fault
   long long takeover_ms = -1;     // another instance's gate open, after the fault
@@ -71,7 +65,7 @@ Trial run_trial(const std::string& fault, int ticktime) {
   auto active = [&] {
     std::vector<int> out;
     for (int k = 0; k < RabbitCluster::kNodes; ++k) {
-      if (says_active(instances[static_cast<size_t>(k)]->log())) out.push_back(k);
+      if (flow_active_at_end(instances[static_cast<size_t>(k)]->log())) out.push_back(k);
     }
     return out;
   };

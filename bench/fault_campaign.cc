@@ -3,8 +3,9 @@
 // campaign/fault_plan.h). This file runs the scenario and records what happened; the
 // checker in campaign/campaign_checker.h judges it without taking the instances' word.
 //
-//   fault_campaign [--seed N] [--faults N]      exit code 1 if anything must-be-zero is not,
-//                                                2 if the campaign could not run
+//   fault_campaign [--cluster] [--seed N] [--faults N]   exit code 1 if anything must-be-zero
+//                                                        is not, 2 if the campaign could not run
+// --cluster runs it on a three-node RabbitMQ cluster instead (cluster_campaign.h).
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 
 #include "campaign/campaign_checker.h"
 #include "campaign/fault_plan.h"
+#include "cluster_campaign.h"
 #include "tests/integration/instance.h"
 #include "tests/integration/log_lines.h"
 #include "tests/integration/rabbit_broker.h"
@@ -315,6 +317,7 @@ int Campaign::run() {
 int main(int argc, char** argv) {
   unsigned seed = 1;
   int faults = 12;
+  bool cluster = false;
   const auto number = [](const std::string& flag, const char* text, unsigned long max) {
     char* end = nullptr;
     errno = 0;
@@ -327,13 +330,19 @@ int main(int argc, char** argv) {
   };
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "--cluster") {
+      cluster = true;
+      --i;  // takes no value
+      continue;
+    }
     if ((flag != "--seed" && flag != "--faults") || i + 1 >= argc) {
-      std::fprintf(stderr, "usage: fault_campaign [--seed N] [--faults N]\n");
+      std::fprintf(stderr, "usage: fault_campaign [--cluster] [--seed N] [--faults N]\n");
       return 2;
     }
     if (flag == "--seed") seed = static_cast<unsigned>(number(flag, argv[i + 1], 0xffffffffUL));
     if (flag == "--faults") faults = static_cast<int>(number(flag, argv[i + 1], 100000));
   }
+  if (cluster) return run_cluster_campaign(seed, faults);
   Campaign campaign(seed, faults);
   return campaign.run();
 }

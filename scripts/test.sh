@@ -17,6 +17,9 @@ ctest --preset debug -j 2
 # active_standby instances under load; fails if the independent checker sees two active at
 # once, a lost message, an epoch going backwards or a standby left unbound.
 scripts/fault-campaign.sh --seed 1 --faults 40
+# The same on a three-node RabbitMQ cluster in network namespaces (as root): node partitions,
+# kills and restarts among the process faults, a few minutes.
+scripts/fault-campaign.sh --cluster --seed 1 --faults 6
 
 # Hostile input: a short libFuzzer run of every fuzz target (clang-14, ASan+UBSan) on top of
 # the seed-corpus replays above; fails on any crash, hang or sanitizer report.

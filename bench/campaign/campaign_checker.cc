@@ -53,10 +53,10 @@ void check_standbys_bound(const CampaignHistory& h, CheckReport& r) {
         continue;
       }
       const long long since = unbound_since.emplace(l, s.from_ms).first->second;
-      if (s.to_ms - since <= kUnboundLimitMs || !reported.insert(l).second) continue;
+      if (s.to_ms - since <= h.unbound_limit_ms || !reported.insert(l).second) continue;
       ++r.unbound_stretches;
       r.findings.push_back(fmt::format("node {} (pid {}) was not bound to the management queue for over {} s from {}",
-                                       life.node, life.pid, kUnboundLimitMs / 1000, since));
+                                       life.node, life.pid, h.unbound_limit_ms / 1000, since));
     }
   }
 }
@@ -204,7 +204,7 @@ void print_report(const CampaignHistory& h, const CheckReport& r, bool trace, st
                h.lives.size(), r.overlaps, r.overlap_ms);
   std::fprintf(out, "  broker samples with an active consumer: %zu; disagreements with the logs: %d; "
                "instances unbound for over %lld s: %d\n",
-               r.samples_with_active, r.disagreements, kUnboundLimitMs / 1000, r.unbound_stretches);
+               r.samples_with_active, r.disagreements, h.unbound_limit_ms / 1000, r.unbound_stretches);
   std::fprintf(out,
                "  messages: %lld confirmed to the producer, %zu arrivals, lost %lld, duplicates %lld "
                "(and %lld re-read by the checker), older epoch after newer: %d, unstamped: %d, "

@@ -51,6 +51,11 @@ struct Arrival {
   long long at_ms = 0;  // when the checker received it (0 in unit tests that do not care)
 };
 
+// An instance running for this long is bound to the management queue, or it has a problem:
+// a frozen or cut-off standby is dropped by the broker after 2-3 heartbeats and binds again
+// within a second of resuming, so 4 s faults stay well below it.
+constexpr long long kUnboundLimitMs = 15'000;
+
 struct CampaignHistory {
   std::vector<Life> lives;  // in start order
   std::vector<FaultRecord> faults;
@@ -59,6 +64,9 @@ struct CampaignHistory {
   long long confirmed = 0;        // the producer sent "s0" .. "s<confirmed-1>", each confirmed
   long long end_ms = 0;
   long long lease_ms = 1500;
+  // How long a running instance may stay unbound (see kUnboundLimitMs); the cluster campaign
+  // allows for a partitioned node that pauses and restarts.
+  long long unbound_limit_ms = kUnboundLimitMs;
 };
 
 // A term from integration::active_terms: from the gate opening to its closing.
@@ -68,10 +76,6 @@ struct ActiveInterval {
   long long running_ms;  // its workflows started ("state is now active"); -1: never in this term
 };
 
-// An instance running for this long is bound to the management queue, or it has a problem:
-// a frozen or cut-off standby is dropped by the broker after 2-3 heartbeats and binds again
-// within a second of resuming, so 4 s faults stay well below it.
-constexpr long long kUnboundLimitMs = 15'000;
 
 struct CheckReport {
   std::vector<ActiveInterval> intervals;

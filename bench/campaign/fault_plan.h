@@ -8,7 +8,13 @@
 
 namespace mi::campaign {
 
-enum class FaultType { kKill9, kStopShort, kStopLong, kNetCut, kBrokerRestart, kQueueRecreate, kSigtermRestart };
+enum class FaultType {
+  kKill9, kStopShort, kStopLong, kNetCut, kBrokerRestart, kQueueRecreate, kSigtermRestart,
+  // On a three-node cluster (--cluster), against the node of an instance chosen by role:
+  kNodePartition,  // its links to the other nodes down for 15 s
+  kNodeKill,       // kill -9 of the node, started again 3 s later
+  kNodeRestart,    // graceful stop and start
+};
 
 std::string_view name(FaultType type);
 // Broker-wide faults have no target instance.
@@ -26,5 +32,8 @@ struct PlannedFault {
 };
 
 std::vector<PlannedFault> plan(unsigned seed, int count);
+// The cluster campaign's faults: the process faults above plus node partitions, kills and
+// restarts, and a recreated management queue (no proxies, no single broker to restart).
+std::vector<PlannedFault> cluster_plan(unsigned seed, int count);
 
 }  // namespace mi::campaign

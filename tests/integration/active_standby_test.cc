@@ -324,7 +324,7 @@ TEST_F(ActiveStandby, StandbysBindAgainToARecreatedManagementQueue) {
 // A classic management queue works on one node, but lives on one node of a cluster, where
 // the never-two-active argument needs a quorum queue: the instance says so.
 TEST_F(ActiveStandby, AClassicManagementQueueWorksWithAWarningThatAClusterNeedsAQuorumQueue) {
-  declare_classic_single_active_consumer_queue(broker->port(), "classic-mgmt");
+  declare_queue_of_type(broker->port(), "classic-mgmt", "classic", true);
   declare_queue(broker->port(), "mgmt", true);
   Instance& classic = add_instance(broker->url(), "classic-mgmt");
   Instance& quorum = add_instance(broker->url(), "mgmt");

@@ -3,13 +3,18 @@
 // queue a quorum queue on all three nodes. Faults: a node partitioned from the others (with
 // cluster_partition_handling ignore and pause_minority), a standby's node partitioned, kill -9
 // of the active's node, a rolling restart. Every run is judged from the instances' own logs
-// (active terms never overlap) and from the broker (one active consumer at the end).
+// (active terms never overlap), after the rolling restart also from the broker (one active
+// consumer). During
+// the active's node partition and kill, the instances move messages from one quorum queue
+// to another under steady load: nothing may be lost, and no message with an older
+// x-leader-epoch may arrive after one with a newer epoch.
 //
 // net_ticktime is 10 s here to keep the runs short; the timing argument (README, "On a
 // cluster") needs only that half of it exceeds the 1.5 s lease.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <thread>
 
 #include "instance.h"
@@ -22,9 +27,22 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+// Workflow 0 moves quorum queue "in" to quorum queue "out" on the instance's own node, up to
+// 50 messages in flight.
+const char* kRabbitWorkflow = R"(
+  workflows.0: {enabled: true, acknowledgment: {publish-async: true, back-pressure-threshold: 50}}
+spring.cloud.stream:
+  binders: {local: {type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: 5672}}}}
+  bindings:
+    input-0: {destination: in}
+    output-0: {destination: ""}
+  rabbit.bindings.output-0.producer.routing-key: out
+)";
+
 // Instance `k` lives in node k's namespace and reaches its own node first; with
 // `all_nodes` it falls back to the others over the bridge.
-std::string cluster_instance_config(const RabbitCluster& cluster, int k, const fs::path& shared, bool all_nodes) {
+std::string cluster_instance_config(const RabbitCluster& cluster, int k, const fs::path& shared, bool all_nodes,
+                                    bool rabbit_workflow) {
   std::string hosts = "amqp://127.0.0.1:5672";
   if (all_nodes) {
     for (int n = 0; n < RabbitCluster::kNodes; ++n) {
@@ -37,35 +55,35 @@ solace.connector:
     leader-election: {mode: active_standby, fail-over: {max-attempts: 2, back-off-initial-interval: 100}}
     queue: mgmt
     session: {host: ')" + hosts + R"(', client-username: guest, client-password: guest, reconnect-retry-wait-in-millis: 200, connect-retries: -1, connect-retries-per-host: 0}
-  security.users: [{name: admin, password: admin-secret-pw, roles: [admin]}]
+  security.users: [{name: admin, password: admin-secret-pw, roles: [admin]}])" +
+         (rabbit_workflow ? kRabbitWorkflow : R"(
   workflows.0: {enabled: true}
 spring.cloud.stream:
   binders: {local: {type: file}}
   bindings:
     input-0: {destination: )" + (shared / "inbox").string() + R"(}
     output-0: {destination: )" + (shared / "outbox").string() + R"(}
-)";
-}
-
-// Whether the log's last word on the flow is "active".
-bool log_says_active(const std::string& log) {
-  const auto active = log.rfind("management session: flow active");
-  if (active == std::string::npos) return false;
-  const auto inactive = log.rfind("flow inactive");
-  return inactive == std::string::npos || inactive < active;
+)");
 }
 
 class Cluster : public ::testing::Test {
  protected:
-  void start(const std::string& partition_handling, bool all_nodes = false) {
+  void start(const std::string& partition_handling, bool all_nodes = false, bool rabbit_workflow = false) {
     root = std::make_unique<TempDir>("mi-cluster");
     cluster = std::make_unique<RabbitCluster>(root->path() / "brokers", RabbitCluster::Options{partition_handling, 10});
     cluster->start();
-    cluster->in_netns(0, [] { declare_queue(RabbitCluster::kAmqpPort, "mgmt", true); });
+    cluster->in_netns(0, [rabbit_workflow] {
+      declare_queue(RabbitCluster::kAmqpPort, "mgmt", true);
+      if (rabbit_workflow) {
+        // Quorum queues, replicated on all three nodes.
+        for (const char* q : {"in", "out"}) declare_queue_of_type(RabbitCluster::kAmqpPort, q, "quorum", false);
+      }
+    });
     for (int k = 0; k < RabbitCluster::kNodes; ++k) {
       const fs::path dir = root->path() / ("instance-" + std::to_string(k));
       fs::create_directories(dir);
-      write_file(dir / "application.yml", cluster_instance_config(*cluster, k, root->path() / "shared", all_nodes));
+      write_file(dir / "application.yml",
+                 cluster_instance_config(*cluster, k, root->path() / "shared", all_nodes, rabbit_workflow));
       instances.push_back(cluster->spawn(k, MI_BINARY_PATH, {}, dir, dir / "instance.log"));
     }
   }
@@ -76,6 +94,7 @@ class Cluster : public ::testing::Test {
         if (instances[i]) std::cerr << "---- instance " << i << " log:\n" << instances[i]->log();
       }
     }
+    if (feeder.joinable()) feeder.join();
     instances.clear();  // killed before their brokers
     cluster.reset();
   }
@@ -83,7 +102,7 @@ class Cluster : public ::testing::Test {
   std::vector<int> active() const {
     std::vector<int> out;
     for (size_t i = 0; i < instances.size(); ++i) {
-      if (instances[i] && log_says_active(instances[i]->log())) out.push_back(static_cast<int>(i));
+      if (instances[i] && flow_active_at_end(instances[i]->log())) out.push_back(static_cast<int>(i));
     }
     return out;
   }
@@ -98,6 +117,17 @@ class Cluster : public ::testing::Test {
       return true;
     }, timeout);
     return now.size() == 1 ? now[0] : -1;
+  }
+
+  // The one instance other than `previous` that is active, or -1 after `timeout`.
+  int wait_for_another_active(int previous, std::chrono::milliseconds timeout) const {
+    int other = -1;
+    eventually([&] {
+      const auto a = active();
+      if (a.size() == 1 && a[0] != previous) other = a[0];
+      return other >= 0;
+    }, timeout);
+    return other;
   }
 
   // No two instances' active terms overlap, from their own logs.
@@ -118,28 +148,27 @@ class Cluster : public ::testing::Test {
 
   // The broker's view, asked of `node`: how many consumers of the management queue are active.
   int broker_active_consumers(int node) const {
-    const std::string out = cluster->ctl(node, "-q list_consumers queue_name active --no-table-headers");
+    const std::string out = cluster->ctl(node, "-q list_consumers queue_name active --no-table-headers --timeout 10");
     int n = 0;
     for (size_t at = out.find("mgmt\ttrue"); at != std::string::npos; at = out.find("mgmt\ttrue", at + 1)) ++n;
     return n;
   }
 
   void partition_the_actives_node(const std::string& handling) {
-    start(handling);
+    start(handling, /*all_nodes=*/false, /*rabbit_workflow=*/true);
     const int first = wait_for_one_active(60s);
     ASSERT_GE(first, 0) << "no single active instance";
+    const int majority_node = (first + 1) % RabbitCluster::kNodes;
+    constexpr int kMessages = 1000;  // 25 s of traffic, through the fault
+    start_feeding(majority_node, kMessages);
     std::this_thread::sleep_for(2s);
     cluster->cut(first);
     const long long cut_at = now_ms();
     // The old active sees no token come back and closes its gate within the lease, whatever
     // its own node says; another instance takes over only after the majority declared the
     // node down (net_ticktime 10 s).
-    int second = -1;
-    ASSERT_TRUE(eventually([&] {
-      const auto a = active();
-      if (a.size() == 1 && a[0] != first) second = a[0];
-      return second >= 0;
-    }, 40s)) << "nobody took over";
+    const int second = wait_for_another_active(first, 40s);
+    ASSERT_GE(second, 0) << "nobody took over";
     const long long took = now_ms() - cut_at;
     const long long stepped_down = first_log_time(instances[static_cast<size_t>(first)]->log(), "flow inactive", cut_at);
     ASSERT_GT(stepped_down, 0);
@@ -158,9 +187,61 @@ class Cluster : public ::testing::Test {
     }
     EXPECT_EQ(active(), std::vector<int>{second}) << "one active after the heal, the one the majority chose";
     expect_no_overlap();
-    EXPECT_EQ(broker_active_consumers(second), 1) << cluster->ctl(second, "list_consumers queue_name consumer_tag active");
+    // rabbitmqctl's listing waits for every node and can time out for a while after the
+    // minority node is back.
+    EXPECT_TRUE(eventually([&] { return broker_active_consumers(second) == 1; }, 60s))
+        << cluster->ctl(second, "list_consumers queue_name consumer_tag active");
+    expect_all_delivered_in_epoch_order(majority_node, kMessages);
   }
 
+  // Publishes m0 .. m<count-1> to "in" through `node`, one every 25 ms, each confirmed (a
+  // failed one is sent again over a new connection), on its own thread.
+  void start_feeding(int node, int count) {
+    feeder = std::thread([this, node, count] {
+      cluster->in_netns(node, [&] {
+        std::unique_ptr<amqp::RabbitConnection> c;
+        for (int i = 0; i < count;) {
+          try {
+            if (!c) {
+              c = connect_to_rabbit(RabbitCluster::kAmqpPort);
+              c->enable_confirms();
+            }
+            c->publish_confirmed("", "in", "m" + std::to_string(i), {}, Millis{5000});
+            ++i;
+            std::this_thread::sleep_for(25ms);
+          } catch (const std::exception&) {
+            c.reset();
+            std::this_thread::sleep_for(200ms);
+          }
+        }
+      });
+    });
+  }
+
+  // Drains "out" through `node`: every message fed arrived (duplicates allowed), and none
+  // carries an older x-leader-epoch than one that arrived before it.
+  void expect_all_delivered_in_epoch_order(int node, int count) {
+    if (feeder.joinable()) feeder.join();
+    std::vector<amqp::RabbitConnection::Event> out;
+    cluster->in_netns(node, [&] { out = drain_queue(RabbitCluster::kAmqpPort, "out", static_cast<size_t>(count)); });
+    std::set<std::string> bodies;
+    unsigned long long highest = 0;
+    int older_after_newer = 0;
+    for (const auto& m : out) {
+      bodies.insert(m.body);
+      const auto epoch = m.headers.count("x-leader-epoch") ? std::stoull(m.headers.at("x-leader-epoch")) : 0ULL;
+      if (epoch < highest) ++older_after_newer;
+      highest = std::max(highest, epoch);
+    }
+    int lost = 0;
+    for (int i = 0; i < count; ++i) lost += bodies.count("m" + std::to_string(i)) ? 0 : 1;
+    EXPECT_EQ(lost, 0) << "of " << count << " messages";
+    EXPECT_EQ(older_after_newer, 0) << "messages with an older epoch after a newer one";
+    std::cerr << "data: " << count << " fed, " << out.size() << " arrived (" << out.size() - bodies.size()
+              << " duplicates), " << lost << " lost, " << older_after_newer << " older epoch after newer\n";
+  }
+
+  std::thread feeder;
   std::unique_ptr<TempDir> root;
   std::unique_ptr<RabbitCluster> cluster;
   std::vector<std::unique_ptr<Process>> instances;
@@ -205,18 +286,17 @@ TEST_F(Cluster, PartitionOfAStandbysNodeKeepsTheSameActiveInstance) {
 }
 
 TEST_F(Cluster, KillNineOfTheActivesNodeHandsOverAndTheInstanceRejoinsThroughAnotherNode) {
-  start("ignore", /*all_nodes=*/true);
+  start("ignore", /*all_nodes=*/true, /*rabbit_workflow=*/true);
   const int first = wait_for_one_active(60s);
   ASSERT_GE(first, 0);
+  const int majority_node = (first + 1) % RabbitCluster::kNodes;
+  constexpr int kMessages = 600;
+  start_feeding(majority_node, kMessages);
   std::this_thread::sleep_for(2s);
   cluster->kill_node(first);
   const long long killed_at = now_ms();
-  int second = -1;
-  ASSERT_TRUE(eventually([&] {
-    const auto a = active();
-    if (a.size() == 1 && a[0] != first) second = a[0];
-    return second >= 0;
-  }, 30s)) << "nobody took over";
+  const int second = wait_for_another_active(first, 30s);
+  ASSERT_GE(second, 0) << "nobody took over";
   std::cerr << "node kill -9: instance " << second << " active after " << now_ms() - killed_at << " ms\n";
   // The old active's instance reconnects through another node and waits as a standby.
   EXPECT_TRUE(eventually([&] {
@@ -226,6 +306,7 @@ TEST_F(Cluster, KillNineOfTheActivesNodeHandsOverAndTheInstanceRejoinsThroughAno
   std::this_thread::sleep_for(5s);
   EXPECT_EQ(active(), std::vector<int>{second});
   expect_no_overlap();
+  expect_all_delivered_in_epoch_order(majority_node, kMessages);
 }
 
 TEST_F(Cluster, RollingRestartOfAllThreeNodesKeepsOneActiveAtATime) {
@@ -240,6 +321,8 @@ TEST_F(Cluster, RollingRestartOfAllThreeNodesKeepsOneActiveAtATime) {
   std::this_thread::sleep_for(5s);
   EXPECT_EQ(active().size(), 1u);
   expect_no_overlap();
+  EXPECT_TRUE(eventually([&] { return broker_active_consumers(0) == 1; }, 60s))
+      << cluster->ctl(0, "list_consumers queue_name consumer_tag active");
 }
 
 }  // namespace

@@ -76,4 +76,11 @@ long long now_ms() {
       .count();
 }
 
+bool flow_active_at_end(const std::string& log) {
+  const auto active = log.rfind("management session: flow active");
+  if (active == std::string::npos) return false;
+  const auto inactive = log.rfind("flow inactive");
+  return inactive == std::string::npos || inactive < active;
+}
+
 }  // namespace mi::integration

@@ -25,4 +25,8 @@ struct ActiveTerm {
 };
 std::vector<ActiveTerm> active_terms(const std::string& log, long long end_if_open);
 
+// Whether the log's last word on the flow is "flow active" (for instances whose API the
+// caller cannot reach, e.g. in another network namespace).
+bool flow_active_at_end(const std::string& log);
+
 }  // namespace mi::integration

@@ -46,5 +46,14 @@ TEST(LogLines, StoppingTheWorkflowsEndsATermWithoutAFlowInactiveLine) {
   EXPECT_EQ(terms[0].to_ms, 1795629362000);
 }
 
+TEST(LogLines, TheLastWordOnTheFlowDecidesWhetherAnInstanceIsActive) {
+  const std::string active = "2026-11-30T12:00:00.000+00:00 info  [leader] management session: flow active, term epoch 5\n";
+  const std::string inactive = "2026-11-30T12:00:01.000+00:00 warning [leader] management session: flow inactive: lease expired\n";
+  EXPECT_FALSE(flow_active_at_end(""));
+  EXPECT_TRUE(flow_active_at_end(active));
+  EXPECT_FALSE(flow_active_at_end(active + inactive));
+  EXPECT_TRUE(flow_active_at_end(active + inactive + active));
+}
+
 }  // namespace
 }  // namespace mi::integration

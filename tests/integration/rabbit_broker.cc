@@ -98,8 +98,8 @@ std::string RabbitBroker::ctl(const std::string& args) const {
   return out;
 }
 
-std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port) {
-  config::BrokerAddress address{"amqp", "127.0.0.1", port, ""};
+std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port, const std::string& host) {
+  config::BrokerAddress address{"amqp", host, port, ""};
   config::SessionSettings session;
   session.vhost = "/";
   session.username = "guest";
@@ -114,22 +114,25 @@ void declare_queue(int port, const std::string& name, bool single_active_consume
   connection->close_gracefully();
 }
 
-void declare_classic_single_active_consumer_queue(int port, const std::string& name) {
-  // Straight through rabbitmq-c: the product itself only ever declares quorum queues for this.
+void declare_queue_of_type(int port, const std::string& name, const std::string& type, bool single_active_consumer,
+                           const std::string& host) {
   amqp_connection_state_t conn = amqp_new_connection();
   amqp_socket_t* socket = amqp_tcp_socket_new(conn);
-  if (!socket || amqp_socket_open(socket, "127.0.0.1", port) != AMQP_STATUS_OK) {
+  if (!socket || amqp_socket_open(socket, host.c_str(), port) != AMQP_STATUS_OK) {
     amqp_destroy_connection(conn);
-    throw std::runtime_error("cannot connect to the test broker");
+    throw std::runtime_error("cannot connect to the test broker at " + host);
   }
   const bool ok = amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type ==
                       AMQP_RESPONSE_NORMAL &&
                   amqp_channel_open(conn, 1) != nullptr;
-  amqp_table_entry_t sac{};
-  sac.key = amqp_cstring_bytes("x-single-active-consumer");
-  sac.value.kind = AMQP_FIELD_KIND_BOOLEAN;
-  sac.value.value.boolean = 1;
-  const amqp_table_t arguments{1, &sac};
+  amqp_table_entry_t entries[2]{};
+  entries[0].key = amqp_cstring_bytes("x-queue-type");
+  entries[0].value.kind = AMQP_FIELD_KIND_UTF8;
+  entries[0].value.value.bytes = amqp_cstring_bytes(type.c_str());
+  entries[1].key = amqp_cstring_bytes("x-single-active-consumer");
+  entries[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  entries[1].value.value.boolean = 1;
+  const amqp_table_t arguments{single_active_consumer ? 2 : 1, entries};
   const bool declared =
       ok && amqp_queue_declare(conn, 1, amqp_cstring_bytes(name.c_str()), 0, 1, 0, 0, arguments) != nullptr;
   amqp_connection_close(conn, AMQP_REPLY_SUCCESS);

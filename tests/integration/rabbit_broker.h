@@ -43,15 +43,18 @@ class RabbitBroker {
 
 bool port_open(int port);
 
-// A guest connection to a test broker on loopback.
-std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port);
+// A guest connection to a test broker (on loopback unless `host` says otherwise).
+std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port, const std::string& host = "127.0.0.1");
 
 // Declares a queue: management-style (quorum, single active consumer) or plain classic.
 void declare_queue(int port, const std::string& name, bool single_active_consumer);
 
-// Declares a classic (single-node) queue with x-single-active-consumer, as an operator may
-// have made a management queue by hand.
-void declare_classic_single_active_consumer_queue(int port, const std::string& name);
+// Declares a durable queue of the given type ("classic" or "quorum"), with or without
+// x-single-active-consumer, straight through rabbitmq-c (the product itself declares only
+// management queues: quorum with single active consumer). E.g. a classic single-active-
+// consumer queue, as an operator may have made a management queue by hand.
+void declare_queue_of_type(int port, const std::string& name, const std::string& type, bool single_active_consumer,
+                           const std::string& host = "127.0.0.1");
 
 // Publishes <prefix>0 .. <prefix><count-1> (confirmed) to `queue` through the default
 // exchange, with correlation-id corr-<i>, content-type text/plain and x-custom v<i>.

@@ -84,6 +84,7 @@ void RabbitCluster::create_network() {
   must(std::string(kIp) + " netns add " + hub_);
   must(std::string(kIp) + " -n " + hub_ + " link add br0 type bridge");
   must(std::string(kIp) + " -n " + hub_ + " link set br0 up");
+  must(std::string(kIp) + " -n " + hub_ + " addr add " + kSubnet + "100/24 dev br0");
   for (int k = 0; k < kNodes; ++k) {
     const std::string& ns = netns(k);
     const std::string veth = "v" + std::to_string(k + 1);
@@ -224,15 +225,19 @@ std::unique_ptr<Process> RabbitCluster::spawn(int node, const std::string& binar
   return std::make_unique<Process>(kIp, full, cwd, log);
 }
 
-void RabbitCluster::in_netns(int node, const std::function<void()>& fn) const {
+void RabbitCluster::in_netns(int node, const std::function<void()>& fn) const { in_namespace(netns(node), fn); }
+
+void RabbitCluster::in_hub(const std::function<void()>& fn) const { in_namespace(hub_, fn); }
+
+void RabbitCluster::in_namespace(const std::string& ns, const std::function<void()>& fn) const {
   std::exception_ptr failure;
   std::thread worker([&] {
     try {
       // setns() moves only this thread; it ends with the thread.
-      const int fd = open(("/var/run/netns/" + netns(node)).c_str(), O_RDONLY | O_CLOEXEC);
+      const int fd = open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
         if (fd >= 0) close(fd);
-        throw std::runtime_error("cannot join network namespace " + netns(node));
+        throw std::runtime_error("cannot join network namespace " + ns);
       }
       close(fd);
       fn();

@@ -61,11 +61,15 @@ class RabbitCluster {
   // Runs `fn` on a thread that has joined the node's namespace (an AMQP or HTTP client
   // there reaches 127.0.0.1:5672 of that node).
   void in_netns(int node, const std::function<void()>& fn) const;
+  // The same in the hub's namespace, which reaches every node that is not cut off at
+  // address(node) (for clients that must follow the majority, like a load generator).
+  void in_hub(const std::function<void()>& fn) const;
 
  private:
   void create_network();
   void remove_network() noexcept;
   void write_node_config(int node) const;
+  void in_namespace(const std::string& ns, const std::function<void()>& fn) const;
 
   std::filesystem::path dir_;
   Options options_;
