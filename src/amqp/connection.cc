@@ -162,6 +162,8 @@ bool RabbitConnection::check_single_active_consumer(const std::string& queue) {
                                                {"x-queue-type", {"longstr", "quorum"}}};
   static const std::regex kFlag(R"(inequivalent arg '(durable|exclusive|auto_delete)'.*current is '(true|false)')");
   static const std::regex kArg(R"(inequivalent arg '([^']+)'.*but current is (none|the value '([^']*)' of type '([a-z]+)'))");
+  // The queue type is reported in a form of its own (RabbitMQ 3.10).
+  static const std::regex kQueueType(R"(inequivalent arg 'x-queue-type'.*received '[^']*' but current is '([^']*)')");
   for (int round = 0; round < kMaxArgumentRounds; ++round) {
     std::vector<amqp_table_entry_t> entries;
     std::vector<std::string> keep;  // owns the strings the table points into
@@ -197,6 +199,11 @@ bool RabbitConnection::check_single_active_consumer(const std::string& queue) {
         if (m[1] == "durable") durable = current;
         if (m[1] == "exclusive") exclusive = current;
         if (m[1] == "auto_delete") auto_delete = current;
+        continue;
+      }
+      if (std::regex_search(text, m, kQueueType)) {
+        quorum = m[1] == "quorum";
+        arguments["x-queue-type"] = {"longstr", m[1]};
         continue;
       }
       if (!std::regex_search(text, m, kArg)) throw;

@@ -324,14 +324,19 @@ TEST_F(ActiveStandby, StandbysBindAgainToARecreatedManagementQueue) {
 // A classic management queue works on one node, but lives on one node of a cluster, where
 // the never-two-active argument needs a quorum queue: the instance says so.
 TEST_F(ActiveStandby, AClassicManagementQueueWorksWithAWarningThatAClusterNeedsAQuorumQueue) {
-  declare_queue_of_type(broker->port(), "classic-mgmt", "classic", true);
+  declare_queue_of_type(broker->port(), "classic-mgmt", "classic", true);   // x-queue-type given
+  declare_queue_of_type(broker->port(), "untyped-mgmt", "", true);          // classic by default
   declare_queue(broker->port(), "mgmt", true);
   Instance& classic = add_instance(broker->url(), "classic-mgmt");
+  Instance& untyped = add_instance(broker->url(), "untyped-mgmt");
   Instance& quorum = add_instance(broker->url(), "mgmt");
-  ASSERT_TRUE(eventually([&] { return state(classic) == "active" && state(quorum) == "active"; }))
-      << "each is alone on its queue";
+  ASSERT_TRUE(eventually([&] {
+    return state(classic) == "active" && state(untyped) == "active" && state(quorum) == "active";
+  })) << "each is alone on its queue";
   EXPECT_NE(classic.process().log().find("management queue 'classic-mgmt' is not a quorum queue"), std::string::npos)
       << classic.process().log();
+  EXPECT_NE(untyped.process().log().find("management queue 'untyped-mgmt' is not a quorum queue"), std::string::npos)
+      << untyped.process().log();
   EXPECT_EQ(quorum.process().log().find("is not a quorum queue"), std::string::npos) << quorum.process().log();
 }
 

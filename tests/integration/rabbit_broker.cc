@@ -126,13 +126,18 @@ void declare_queue_of_type(int port, const std::string& name, const std::string&
                       AMQP_RESPONSE_NORMAL &&
                   amqp_channel_open(conn, 1) != nullptr;
   amqp_table_entry_t entries[2]{};
-  entries[0].key = amqp_cstring_bytes("x-queue-type");
-  entries[0].value.kind = AMQP_FIELD_KIND_UTF8;
-  entries[0].value.value.bytes = amqp_cstring_bytes(type.c_str());
-  entries[1].key = amqp_cstring_bytes("x-single-active-consumer");
-  entries[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-  entries[1].value.value.boolean = 1;
-  const amqp_table_t arguments{single_active_consumer ? 2 : 1, entries};
+  int count = 0;
+  if (!type.empty()) {
+    entries[count].key = amqp_cstring_bytes("x-queue-type");
+    entries[count].value.kind = AMQP_FIELD_KIND_UTF8;
+    entries[count++].value.value.bytes = amqp_cstring_bytes(type.c_str());
+  }
+  if (single_active_consumer) {
+    entries[count].key = amqp_cstring_bytes("x-single-active-consumer");
+    entries[count].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    entries[count++].value.value.boolean = 1;
+  }
+  const amqp_table_t arguments{count, entries};
   const bool declared =
       ok && amqp_queue_declare(conn, 1, amqp_cstring_bytes(name.c_str()), 0, 1, 0, 0, arguments) != nullptr;
   amqp_connection_close(conn, AMQP_REPLY_SUCCESS);

@@ -49,7 +49,7 @@ std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port, const std::s
 // Declares a queue: management-style (quorum, single active consumer) or plain classic.
 void declare_queue(int port, const std::string& name, bool single_active_consumer);
 
-// Declares a durable queue of the given type ("classic" or "quorum"), with or without
+// Declares a durable queue of the given type ("classic", "quorum", or "" for none given), with or without
 // x-single-active-consumer, straight through rabbitmq-c (the product itself declares only
 // management queues: quorum with single active consumer). E.g. a classic single-active-
 // consumer queue, as an operator may have made a management queue by hand.
