@@ -32,10 +32,6 @@ constexpr auto kPartition = std::chrono::seconds(15);
 constexpr int kNetTicktimeSeconds = 10;
 
 std::string instance_config(const RabbitCluster& cluster, int k) {
-  std::string hosts = "amqp://127.0.0.1:5672";
-  for (int n = 0; n < kNodes; ++n) {
-    if (n != k) hosts += ",amqp://" + cluster.address(n) + ":5672";
-  }
   return R"(server: {address: 127.0.0.1, port: 8090}
 logging.level.root: WARN
 logging.level.leader: INFO
@@ -43,7 +39,7 @@ solace.connector:
   management:
     leader-election.mode: active_standby
     queue: mgmt
-    session: {host: ')" + hosts + R"(', client-username: guest, client-password: guest, connect-retries-per-host: 0, reconnect-retry-wait-in-millis: 200}
+    session: {host: ')" + cluster.session_hosts(k) + R"(', client-username: guest, client-password: guest, connect-retries-per-host: 0, reconnect-retry-wait-in-millis: 200}
   security.users: [{name: reader, password: reader-secret-pw}]
   workflows.0: {enabled: true, acknowledgment: {publish-async: true, back-pressure-threshold: 50, publish-timeout: 5000}}
 spring.cloud.stream:

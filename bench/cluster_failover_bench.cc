@@ -23,10 +23,6 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string config(const RabbitCluster& cluster, int k, const fs::path& shared) {
-  std::string hosts = "amqp://127.0.0.1:5672";
-  for (int n = 0; n < RabbitCluster::kNodes; ++n) {
-    if (n != k) hosts += ",amqp://" + cluster.address(n) + ":5672";
-  }
   return R"(server: {address: 127.0.0.1, port: 8090}
 logging.level.root: WARN
 logging.level.leader: INFO
@@ -34,7 +30,7 @@ solace.connector:
   management:
     leader-election.mode: active_standby
     queue: mgmt
-    session: {host: ')" + hosts + R"(', client-username: guest, client-password: guest, connect-retries: -1, connect-retries-per-host: 0, reconnect-retry-wait-in-millis: 200}
+    session: {host: ')" + cluster.session_hosts(k) + R"(', client-username: guest, client-password: guest, connect-retries: -1, connect-retries-per-host: 0, reconnect-retry-wait-in-millis: 200}
   security.users: [{name: reader, password: reader-secret-pw}]
   workflows.0.enabled: true
 spring.cloud.stream:

@@ -192,7 +192,7 @@ std::optional<std::string> RabbitSession::apply(const SessionEffects& effects) {
   }
   if (effects.check_queue) {
     const auto info = connection_->declare_passive(queue_);
-    return apply(protocol_.queue_checked(clock_.now(), info.messages));
+    return apply(protocol_.queue_checked(info.messages));
   }
   return std::nullopt;
 }

@@ -13,7 +13,6 @@
 // on one node, or this node declared down by the majority on a cluster (no earlier than
 // 0.75 x net_ticktime). The lease, 1.5 heartbeats from the sending of the newest token that
 // came back, always ends before that.
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>

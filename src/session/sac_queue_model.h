@@ -59,7 +59,6 @@ class SacQueueModel {
   void publish(int from, const std::string& body) {
     if (cut_.count(from)) return;  // never reaches a majority: not stored, not confirmed
     ready_.push_back({body, false});
-    ++published_;
     dispatch();
   }
   void ack(int consumer, std::uint64_t tag) {
@@ -88,7 +87,6 @@ class SacQueueModel {
   std::size_t ready() const { return ready_.size(); }
   std::size_t consumers() const { return consumers_.size(); }
   int active_consumer() const { return consumers_.empty() ? -1 : consumers_.front(); }
-  std::size_t published() const { return published_; }
 
  private:
   struct Message {
@@ -116,7 +114,6 @@ class SacQueueModel {
   std::map<int, std::map<std::uint64_t, Message>> unacked_;
   std::map<int, std::vector<Delivery>> pending_;
   std::uint64_t next_tag_ = 0;
-  std::size_t published_ = 0;
 };
 
 }  // namespace mi::session::testing

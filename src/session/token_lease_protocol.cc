@@ -222,7 +222,7 @@ SessionEffects TokenLeaseProtocol::tick(SteadyTime now) {
   return out;
 }
 
-SessionEffects TokenLeaseProtocol::queue_checked(SteadyTime, unsigned ready) {
+SessionEffects TokenLeaseProtocol::queue_checked(unsigned ready) {
   SessionEffects out;
   if (phase_ != Phase::kStandby) return out;
   // An active instance holds the token unacknowledged, so ready messages that stay ready
@@ -255,7 +255,7 @@ SteadyTime TokenLeaseProtocol::next_tick() const {
     case Phase::kClaiming: {
       SteadyTime t = next_rotate_;
       if (!in_flight_.empty()) t = std::min(t, in_flight_.begin()->second + timing_.claim_patience);
-      if (last_confirmed_sent_) t = std::min(t, std::max(gate_not_before_, *last_confirmed_sent_));
+      if (last_confirmed_sent_) t = std::min(t, gate_not_before_);  // when maybe_activate() may succeed
       return t;
     }
     case Phase::kActive:

@@ -63,17 +63,19 @@ std::optional<Token> parse_token(const std::string& body);
 std::string format_refresh_marker(const std::string& owner);
 bool is_refresh_marker(const std::string& body);
 
-// What the driver must do, in this order: publish, ack, gate, flow, end.
+// What the driver must do. Fencing comes first: end the binding, or else close the gate
+// (and report the flow inactive); then publish, ack, open or extend the gate, report the flow
+// active, resubscribe, and check the queue.
 struct SessionEffects {
+  std::optional<std::string> end_binding;        // drop the connection and bind again, for this reason
+  bool close_gate = false;
+  std::optional<std::string> flow_inactive;      // the flow was active and no longer is, for this reason
   std::vector<std::string> publish;              // persistent messages to the management queue
   std::vector<std::uint64_t> ack;                // delivery tags to acknowledge
-  bool check_queue = false;                      // count ready messages, then call queue_checked()
-  bool resubscribe = false;                      // cancel the consumer and register it again
   std::optional<SteadyTime> open_gate_until;     // open (or extend) the gate until then
-  bool close_gate = false;                       // close the gate before anything else
   std::optional<unsigned long long> flow_active;  // the flow became active with this epoch
-  std::optional<std::string> flow_inactive;      // the flow was active and no longer is, for this reason
-  std::optional<std::string> end_binding;        // drop the connection and bind again, for this reason
+  bool resubscribe = false;                      // register the consumer again on a fresh channel
+  bool check_queue = false;                      // count ready messages, then call queue_checked()
   std::vector<std::string> warnings;             // lines for the operator's log
 };
 
@@ -98,7 +100,7 @@ class TokenLeaseProtocol {
   SessionEffects delivered(SteadyTime now, std::uint64_t tag, const std::string& body, bool redelivered,
                            unsigned long long epoch_floor);
   SessionEffects tick(SteadyTime now);
-  SessionEffects queue_checked(SteadyTime now, unsigned ready);
+  SessionEffects queue_checked(unsigned ready);
   // The binding ended (connection lost, consumer cancelled, released, yielded): the gate
   // closes and, if the flow was active, it is inactive now.
   SessionEffects lost(const std::string& reason);
@@ -106,10 +108,7 @@ class TokenLeaseProtocol {
   // The latest moment the driver must call tick() (it may call it earlier).
   SteadyTime next_tick() const;
   bool active() const { return phase_ == Phase::kActive; }
-  bool bound() const { return phase_ != Phase::kUnbound; }
   unsigned long long epoch() const { return epoch_; }
-  unsigned long long highest_epoch() const { return highest_epoch_; }
-  const std::string& instance_id() const { return instance_id_; }
 
  private:
   enum class Phase { kUnbound, kStandby, kClaiming, kActive };

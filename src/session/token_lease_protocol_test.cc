@@ -154,7 +154,7 @@ class Cluster {
       }
     }
     if (e.resubscribe) queue.resubscribe(i);
-    if (e.check_queue) apply(i, m.protocol.queue_checked(clock.now(), static_cast<unsigned>(queue.ready())));
+    if (e.check_queue) apply(i, m.protocol.queue_checked(static_cast<unsigned>(queue.ready())));
   }
 
   void check_one_gate_open() {
@@ -433,10 +433,10 @@ TEST(TokenLeaseProtocol, AStandbyBindsAgainWhenTheTokenLiesUndelivered) {
   now += kTiming.standby_check;
   auto e = p.tick(now);
   ASSERT_TRUE(e.check_queue);
-  EXPECT_FALSE(p.queue_checked(now, 1).end_binding);
+  EXPECT_FALSE(p.queue_checked(1).end_binding);
   now += kTiming.standby_check;
   ASSERT_TRUE(p.tick(now).check_queue);
-  e = p.queue_checked(now, 1);
+  e = p.queue_checked(1);
   ASSERT_TRUE(e.end_binding);
   EXPECT_FALSE(e.flow_inactive);
 }

@@ -11,6 +11,7 @@
 #include <regex>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "rabbit_broker.h"
 
@@ -64,6 +65,14 @@ RabbitCluster::~RabbitCluster() {
 
 std::string RabbitCluster::address(int node) const { return kSubnet + std::to_string(node + 1); }
 std::string RabbitCluster::node_name(int node) const { return "rabbit@" + address(node); }
+
+std::string RabbitCluster::session_hosts(int node) const {
+  std::string hosts = "amqp://127.0.0.1:" + std::to_string(kAmqpPort);
+  for (int other = 0; other < kNodes; ++other) {
+    if (other != node) hosts += ",amqp://" + address(other) + ":" + std::to_string(kAmqpPort);
+  }
+  return hosts;
+}
 
 void RabbitCluster::create_network() {
   remove_network();  // what a killed run with the same pid may have left

@@ -13,7 +13,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "process.h"
@@ -40,6 +39,9 @@ class RabbitCluster {
   const std::string& netns(int node) const { return netns_[static_cast<size_t>(node)]; }
   std::string address(int node) const;    // on the bridge, e.g. 10.213.0.1
   std::string node_name(int node) const;  // rabbit@<address>
+  // A `session.host` list for the instance in `node`'s namespace: its own node first (over
+  // loopback), then the others over the bridge.
+  std::string session_hosts(int node) const;
 
   // Link to the other nodes down (a partition) or up again.
   void cut(int node);
