@@ -91,8 +91,7 @@ Trial run_trial(const std::string& fault, int ticktime) {
   for (const auto& p : instances) {
     for (const auto& term : active_terms(p->log(), now_ms())) terms.push_back(term);
   }
-  std::sort(terms.begin(), terms.end(), [](const auto& a, const auto& b) { return a.from_ms < b.from_ms; });
-  for (size_t i = 1; i < terms.size(); ++i) t.overlap |= terms[i - 1].to_ms > terms[i].from_ms;
+  t.overlap = !overlapping_terms(terms).empty();
   instances.clear();
   return t;
 }

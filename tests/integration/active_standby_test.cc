@@ -23,17 +23,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 void expect_no_overlap(const std::vector<std::vector<ActiveTerm>>& per_instance) {
-  for (size_t a = 0; a < per_instance.size(); ++a) {
-    for (size_t b = a + 1; b < per_instance.size(); ++b) {
-      for (const auto& x : per_instance[a]) {
-        for (const auto& y : per_instance[b]) {
-          EXPECT_TRUE(x.to_ms <= y.from_ms || y.to_ms <= x.from_ms)
-              << "instances " << a << " and " << b << " were active together: [" << x.from_ms << ", " << x.to_ms
-              << "] and [" << y.from_ms << ", " << y.to_ms << "]";
-        }
-      }
-    }
-  }
+  std::vector<ActiveTerm> all;
+  for (const auto& terms : per_instance) all.insert(all.end(), terms.begin(), terms.end());
+  for (const auto& overlap : overlapping_terms(all)) ADD_FAILURE() << "two instances active together: " << overlap;
 }
 
 std::string active_standby_config(int port, const std::string& hosts, const std::string& queue,

@@ -1,5 +1,7 @@
 #include "log_lines.h"
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <ctime>
 #include <sstream>
@@ -74,6 +76,20 @@ std::vector<ActiveTerm> active_terms(const std::string& log, long long end_if_op
 long long now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::vector<std::string> overlapping_terms(std::vector<ActiveTerm> terms) {
+  std::sort(terms.begin(), terms.end(), [](const auto& a, const auto& b) { return a.from_ms < b.from_ms; });
+  std::vector<std::string> out;
+  for (size_t i = 1; i < terms.size(); ++i) {
+    const ActiveTerm& before = terms[i - 1];
+    const ActiveTerm& after = terms[i];
+    if (before.to_ms <= after.from_ms) continue;
+    out.push_back("epoch " + std::to_string(before.epoch) + " active [" + std::to_string(before.from_ms) + ", " +
+                  std::to_string(before.to_ms) + "] and epoch " + std::to_string(after.epoch) + " active [" +
+                  std::to_string(after.from_ms) + ", " + std::to_string(after.to_ms) + "]");
+  }
+  return out;
 }
 
 bool flow_active_at_end(const std::string& log) {

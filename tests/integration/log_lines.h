@@ -25,6 +25,10 @@ struct ActiveTerm {
 };
 std::vector<ActiveTerm> active_terms(const std::string& log, long long end_if_open);
 
+// Terms of several instances that overlap in time, one description per overlap found
+// between a term and the next one to begin (any overlap shows up there); empty if none.
+std::vector<std::string> overlapping_terms(std::vector<ActiveTerm> terms);
+
 // Whether the log's last word on the flow is "flow active" (for instances whose API the
 // caller cannot reach, e.g. in another network namespace).
 bool flow_active_at_end(const std::string& log);

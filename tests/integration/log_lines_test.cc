@@ -55,5 +55,15 @@ TEST(LogLines, TheLastWordOnTheFlowDecidesWhetherAnInstanceIsActive) {
   EXPECT_TRUE(flow_active_at_end(active + inactive + active));
 }
 
+TEST(LogLines, OverlappingTermsOfDifferentInstancesAreFoundInAnyOrder) {
+  const ActiveTerm a{1000, 2000, 1, -1}, b{2000, 3000, 2, -1}, long_one{3000, 9000, 3, -1}, inside{4000, 5000, 4, -1};
+  EXPECT_TRUE(overlapping_terms({b, a}).empty()) << "one ends as the next begins";
+  EXPECT_TRUE(overlapping_terms({}).empty());
+  const auto found = overlapping_terms({inside, a, long_one, b});
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_NE(found[0].find("epoch 3"), std::string::npos);
+  EXPECT_NE(found[0].find("epoch 4"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mi::integration

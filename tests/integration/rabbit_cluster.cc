@@ -144,17 +144,10 @@ void RabbitCluster::start() {
   // The first node forms the cluster; the others join it when they boot.
   start_node(0);
   for (int k = 1; k < kNodes; ++k) start_node(k);
-  for (int i = 0; i < 600; ++i) {  // up to 60 s
-    const std::string status = ctl(0, "cluster_status --formatter json");
-    int running = 0;
-    for (int k = 0; k < kNodes; ++k) running += status.find("\"" + node_name(k) + "\"") != std::string::npos ? 1 : 0;
-    if (running == kNodes && status.find("\"running_nodes\"") != std::string::npos) {
-      const auto running_at = status.find("\"running_nodes\"");
-      int listed = 0;
-      for (int k = 0; k < kNodes; ++k) listed += status.find(node_name(k), running_at) != std::string::npos ? 1 : 0;
-      if (listed == kNodes) return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (running_nodes() == kNodes) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   throw std::runtime_error("the three nodes did not form a cluster; status:\n" + ctl(0, "cluster_status") +
                            "\nnode 1 log:\n" + nodes_[0]->log());
@@ -184,6 +177,18 @@ void RabbitCluster::start_node(int node) {
     if (process->wait_exit(std::chrono::milliseconds(50))) break;
   }
   throw std::runtime_error("RabbitMQ node " + node_name(node) + " did not start; log:\n" + process->log());
+}
+
+int RabbitCluster::running_nodes() const {
+  // {"running_nodes": ["rabbit@10.213.0.1", ...], ...} as the first node sees it.
+  const std::string status = ctl(0, "cluster_status --formatter json");
+  const auto key = status.find("\"running_nodes\"");
+  const auto open = status.find('[', key);
+  if (key == std::string::npos || open == std::string::npos) return 0;
+  const std::string listed = status.substr(open, status.find(']', open) - open);
+  int running = 0;
+  for (int k = 0; k < kNodes; ++k) running += listed.find("\"" + node_name(k) + "\"") != std::string::npos ? 1 : 0;
+  return running;
 }
 
 bool RabbitCluster::node_running(int node) const {

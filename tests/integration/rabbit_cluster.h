@@ -71,6 +71,7 @@ class RabbitCluster {
   void create_network();
   void remove_network() noexcept;
   void write_node_config(int node) const;
+  int running_nodes() const;  // how many of the three the first node lists as running
   void in_namespace(const std::string& ns, const std::function<void()>& fn) const;
 
   std::filesystem::path dir_;
