@@ -41,11 +41,10 @@ class ClusterCampaign final : public CampaignRunner {
     cluster_.start();
     cluster_.in_hub([&] {
       // Quorum queues on all three nodes.
-      for (const char* q : {"in", "out"}) {
-        declare_queue_of_type(RabbitCluster::kAmqpPort, q, "quorum", false, cluster_.address(0));
-      }
       int node = 0;
-      connect_for_load(node)->declare_queue("mgmt", true);
+      auto c = connect_for_load(node);
+      for (const char* q : {"in", "out"}) c->declare_queue(q, "quorum", false);
+      c->declare_queue("mgmt", "quorum", true);
     });
     for (int k = 0; k < kInstances; ++k) {
       Slot& s = slots_[static_cast<size_t>(k)];
@@ -103,7 +102,7 @@ class ClusterCampaign final : public CampaignRunner {
       std::this_thread::sleep_for(std::chrono::seconds(1));
       cluster_.in_hub([&] {
         int node = 0;
-        connect_for_load(node)->declare_queue("mgmt", true);
+        connect_for_load(node)->declare_queue("mgmt", "quorum", true);
       });
       return;
     }

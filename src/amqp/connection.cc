@@ -226,15 +226,21 @@ bool RabbitConnection::check_single_active_consumer(const std::string& queue) {
   throw RabbitError(406, "cannot verify management queue '" + queue + "': too many differing arguments");
 }
 
-void RabbitConnection::declare_queue(const std::string& queue, bool management) {
+void RabbitConnection::declare_queue(const std::string& queue, const std::string& type,
+                                     bool single_active_consumer) {
   amqp_table_entry_t e[2]{};
-  e[0].key = amqp_cstring_bytes("x-queue-type");
-  e[0].value.kind = AMQP_FIELD_KIND_UTF8;
-  e[0].value.value.bytes = amqp_cstring_bytes("quorum");
-  e[1].key = amqp_cstring_bytes("x-single-active-consumer");
-  e[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-  e[1].value.value.boolean = 1;
-  amqp_table_t table{management ? 2 : 0, management ? e : nullptr};
+  int count = 0;
+  if (!type.empty()) {
+    e[count].key = amqp_cstring_bytes("x-queue-type");
+    e[count].value.kind = AMQP_FIELD_KIND_UTF8;
+    e[count++].value.value.bytes = amqp_cstring_bytes(type.c_str());
+  }
+  if (single_active_consumer) {
+    e[count].key = amqp_cstring_bytes("x-single-active-consumer");
+    e[count].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    e[count++].value.value.boolean = 1;
+  }
+  amqp_table_t table{count, e};
   amqp_queue_declare(conn_, channel_, amqp_cstring_bytes(queue.c_str()), 0, 1, 0, 0, table);
   check_reply(amqp_get_rpc_reply(conn_), "declare queue '" + queue + "'");
 }

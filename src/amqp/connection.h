@@ -49,9 +49,9 @@ class RabbitConnection {
   // Throws RabbitError(406) naming the problem if the queue is not single-active-consumer.
   // Returns whether it is a quorum queue (replicated; a classic queue lives on one node).
   bool check_single_active_consumer(const std::string& queue);
-  // Durable; a management queue is a quorum queue with single active consumer, any other
-  // a plain classic queue.
-  void declare_queue(const std::string& queue, bool management);
+  // Durable, with x-queue-type `type` ("" leaves it to the broker: classic) and, if asked,
+  // x-single-active-consumer. A management queue is ("quorum", true).
+  void declare_queue(const std::string& queue, const std::string& type, bool single_active_consumer);
 
   void publish_persistent(const std::string& queue, const std::string& body);
   // `consumer_tag` empty: the broker picks one.

@@ -24,7 +24,7 @@ std::string create_management_queue(const config::Settings& settings) {
   for (const auto& host : settings.session.hosts) {
     try {
       RabbitConnection connection(host, settings.session, Millis{5000});
-      connection.declare_queue(settings.management_queue, true);
+      connection.declare_queue(settings.management_queue, "quorum", true);
       connection.close_gracefully();
       return "";
     } catch (const RabbitError& e) {

@@ -2,8 +2,6 @@
 
 #include "amqp/connection.h"
 
-#include <amqp.h>
-#include <amqp_tcp_socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -109,40 +107,14 @@ std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port, const std::s
 }
 
 void declare_queue(int port, const std::string& name, bool single_active_consumer) {
-  auto connection = connect_to_rabbit(port);
-  connection->declare_queue(name, single_active_consumer);
-  connection->close_gracefully();
+  declare_queue_of_type(port, name, single_active_consumer ? "quorum" : "", single_active_consumer);
 }
 
 void declare_queue_of_type(int port, const std::string& name, const std::string& type, bool single_active_consumer,
                            const std::string& host) {
-  amqp_connection_state_t conn = amqp_new_connection();
-  amqp_socket_t* socket = amqp_tcp_socket_new(conn);
-  if (!socket || amqp_socket_open(socket, host.c_str(), port) != AMQP_STATUS_OK) {
-    amqp_destroy_connection(conn);
-    throw std::runtime_error("cannot connect to the test broker at " + host);
-  }
-  const bool ok = amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest").reply_type ==
-                      AMQP_RESPONSE_NORMAL &&
-                  amqp_channel_open(conn, 1) != nullptr;
-  amqp_table_entry_t entries[2]{};
-  int count = 0;
-  if (!type.empty()) {
-    entries[count].key = amqp_cstring_bytes("x-queue-type");
-    entries[count].value.kind = AMQP_FIELD_KIND_UTF8;
-    entries[count++].value.value.bytes = amqp_cstring_bytes(type.c_str());
-  }
-  if (single_active_consumer) {
-    entries[count].key = amqp_cstring_bytes("x-single-active-consumer");
-    entries[count].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-    entries[count++].value.value.boolean = 1;
-  }
-  const amqp_table_t arguments{count, entries};
-  const bool declared =
-      ok && amqp_queue_declare(conn, 1, amqp_cstring_bytes(name.c_str()), 0, 1, 0, 0, arguments) != nullptr;
-  amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
-  amqp_destroy_connection(conn);
-  if (!declared) throw std::runtime_error("cannot declare queue " + name);
+  auto connection = connect_to_rabbit(port, host);
+  connection->declare_queue(name, type, single_active_consumer);
+  connection->close_gracefully();
 }
 
 void publish_messages(int port, const std::string& queue, int count, const std::string& prefix) {

@@ -49,10 +49,9 @@ std::unique_ptr<amqp::RabbitConnection> connect_to_rabbit(int port, const std::s
 // Declares a queue: management-style (quorum, single active consumer) or plain classic.
 void declare_queue(int port, const std::string& name, bool single_active_consumer);
 
-// Declares a durable queue of the given type ("classic", "quorum", or "" for none given), with or without
-// x-single-active-consumer, straight through rabbitmq-c (the product itself declares only
-// management queues: quorum with single active consumer). E.g. a classic single-active-
-// consumer queue, as an operator may have made a management queue by hand.
+// Declares a durable queue of the given type ("classic", "quorum", or "" for none given), with
+// or without x-single-active-consumer: e.g. a classic single-active-consumer queue, as an
+// operator may have made a management queue by hand.
 void declare_queue_of_type(int port, const std::string& name, const std::string& type, bool single_active_consumer,
                            const std::string& host = "127.0.0.1");
 
