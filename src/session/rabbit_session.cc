@@ -30,6 +30,16 @@ std::string random_instance_id() {
   return buf;
 }
 
+// The lease is 1.5 heartbeats (README, "Why never two active"). The token is rotated every
+// quarter heartbeat, each rotation a lease probe, and at least every token-refresh interval.
+// The standby check and the claim's patience are the protocol's defaults.
+TokenLeaseProtocol::Timing protocol_timing(const config::SessionSettings& settings) {
+  TokenLeaseProtocol::Timing timing;
+  timing.lease = Millis{settings.heartbeat_seconds * 1500};
+  timing.rotate_interval = std::min(Millis{settings.heartbeat_seconds * 250}, settings.token_refresh);
+  return timing;
+}
+
 }  // namespace
 
 RabbitSession::RabbitSession(config::SessionSettings settings, std::string queue, FencingGate& gate, Clock& clock)
@@ -38,11 +48,8 @@ RabbitSession::RabbitSession(config::SessionSettings settings, std::string queue
       gate_(gate),
       clock_(clock),
       consumer_tag_(consumer_tag()),
-      lease_(Millis{settings_.heartbeat_seconds * 1500}),
-      // The token is rotated every quarter heartbeat (each rotation is a lease probe), and at
-      // least every token-refresh interval.
-      protocol_(random_instance_id(), {lease_, std::min(Millis{settings_.heartbeat_seconds * 250}, settings_.token_refresh),
-                                       Millis{5000}}) {}
+      lease_(protocol_timing(settings_).lease),
+      protocol_(random_instance_id(), protocol_timing(settings_)) {}
 
 RabbitSession::~RabbitSession() { release(); }
 
