@@ -107,6 +107,8 @@ const std::vector<KeySpec> kKeys = {
    "Binder used by bindings that name none; needed only when several binders are declared."},
   {"spring.cloud.stream.binders.<name>.type", T::kString, "", {}, {}, {}, false,
    "Binder type of binder <name>: file, rabbit or mqtt."},
+  {"spring.cloud.stream.file.bindings.input-<id>.consumer.max-message-size", T::kInt, "16777216", 1, 1073741824, {}, false,
+   "file binder: largest spool file (bytes) taken as a message; a larger one is moved to <spool>/.rejected/ without being read past the limit."},
   {"spring.cloud.stream.rabbit.bindings.input-<id>.consumer.prefetch", T::kInt, "", 1, 65535, {}, false,
    "rabbit binder: unacknowledged messages the broker may push ahead to input <id>; default: the workflow's in-flight window (1, or back-pressure-threshold with publish-async)."},
   {"spring.cloud.stream.rabbit.bindings.output-<id>.producer.routing-key", T::kString, "", {}, {}, {}, false,
@@ -285,6 +287,8 @@ std::string join(const std::vector<std::string_view>& items, std::string_view se
 }
 
 std::string number_text(double v) {
+  // Whole numbers in full (1073741824, not 1.07374e+09).
+  if (std::abs(v) < 1e15 && v == std::floor(v)) return std::to_string(static_cast<long long>(v));
   std::ostringstream s;
   s << v;
   return s.str();

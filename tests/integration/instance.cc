@@ -28,10 +28,17 @@ spring:
 }
 
 Instance::Instance(const std::filesystem::path& dir, const std::string& config_yaml, int port,
-                   std::vector<std::string> extra_args)
+                   std::vector<std::string> extra_args, const std::vector<std::string>& launcher)
     : dir_(dir), port_(port) {
   write_file(dir / "application.yml", config_yaml);
-  process_ = std::make_unique<Process>(MI_BINARY_PATH, extra_args, dir, dir / "instance.log");
+  if (launcher.empty()) {
+    process_ = std::make_unique<Process>(MI_BINARY_PATH, extra_args, dir, dir / "instance.log");
+  } else {
+    std::vector<std::string> args(launcher.begin() + 1, launcher.end());
+    args.push_back(MI_BINARY_PATH);
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    process_ = std::make_unique<Process>(launcher.front(), args, dir, dir / "instance.log");
+  }
   const bool up = eventually([&] {
     auto res = anonymous_client().Get("/actuator/health");
     return res && (res->status == 200 || res->status == 503);

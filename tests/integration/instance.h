@@ -19,9 +19,9 @@ std::string standalone_config(int port);
 class Instance {
  public:
   // Writes `config_yaml` to application.yml in `dir`, starts the binary there and waits
-  // until /actuator/health answers.
+  // until /actuator/health answers. `launcher` (e.g. setpriv and its options) runs the binary.
   Instance(const std::filesystem::path& dir, const std::string& config_yaml, int port,
-           std::vector<std::string> extra_args = {});
+           std::vector<std::string> extra_args = {}, const std::vector<std::string>& launcher = {});
 
   httplib::Client client(const char* user = kReaderUser, const char* password = kReaderPassword) const;
   httplib::Client anonymous_client() const;

@@ -11,12 +11,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "binders/file/directory.h"
 #include "common/logging.h"
 
 namespace mi::binders {
@@ -26,6 +25,10 @@ using workflow::Delivery;
 using workflow::Message;
 
 namespace {
+
+constexpr std::size_t kDefaultMaxMessageBytes = 16 * 1024 * 1024;
+constexpr std::size_t kMaxHeadersBytes = 1024 * 1024;
+constexpr std::string_view kRejectedDirectory = ".rejected";
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -45,78 +48,34 @@ void ensure_directory(const fs::path& dir, const std::string& binding) {
   logger("binder.file")->info("{}: created directory {}", binding, dir.string());
 }
 
-void fsync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw BindingError(errno_text("cannot open directory", dir));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw BindingError(errno_text("cannot fsync directory", dir));
-}
-
-// Writes `data` to `dir/name` so that it is either absent or complete, even after a crash.
-// The rename is the moment it becomes visible; `fence` is checked just before it.
-void write_durably(const fs::path& dir, const std::string& name, const std::string& data,
-                   const FencingGate* fence) {
-  const fs::path tmp = dir / ("." + name + ".tmp");
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw BindingError(errno_text("cannot create", tmp));
-  size_t written = 0;
-  while (written < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string error = errno_text("cannot write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw BindingError(error);
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const std::string error = errno_text("cannot fsync", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw BindingError(error);
-  }
-  ::close(fd);
-  if (fence && !fence->allows(std::chrono::steady_clock::now())) {
-    ::unlink(tmp.c_str());
-    throw workflow::FencedError("leadership not confirmed; " + name + " not written");
-  }
-  if (::rename(tmp.c_str(), (dir / name).c_str()) != 0) {
-    const std::string error = errno_text("cannot rename into place", dir / name);
-    ::unlink(tmp.c_str());
-    throw BindingError(error);
-  }
-}
-
-bool read_file(const fs::path& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return false;
-  out = buf.str();
-  return true;
-}
-
 bool is_plain_file_name(const std::string& name) {
   return !name.empty() && name.size() < 200 && name[0] != '.' &&
          name.find('/') == std::string::npos && name.find('\0') == std::string::npos &&
          !ends_with(name, kHeadersSuffix);
 }
 
+// A spool file that could not be delivered, remembered so it is reported once.
+struct SkippedFile {
+  ino_t inode;
+  std::int64_t mtime_ns;
+  off_t size;
+  bool same_as(const Directory::Entry& e) const {
+    return inode == e.inode && mtime_ns == e.mtime_ns && size == e.size;
+  }
+};
+
 class FileInput final : public workflow::InputBinding {
  public:
-  explicit FileInput(config::BindingSettings s) : settings_(std::move(s)), dir_(settings_.destination) {}
+  explicit FileInput(config::BindingSettings s)
+      : settings_(std::move(s)), path_(settings_.destination), max_message_bytes_(max_message_size(settings_)) {}
   ~FileInput() override { close(); }
 
   void open() override {
-    ensure_directory(dir_, settings_.name);
+    ensure_directory(path_, settings_.name);
     inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (inotify_fd_ < 0) throw BindingError(errno_text("inotify_init1 failed for", dir_));
-    if (inotify_add_watch(inotify_fd_, dir_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
-      throw BindingError(errno_text("cannot watch", dir_));
+    if (inotify_fd_ < 0) throw BindingError(errno_text("inotify_init1 failed for", path_));
+    if (inotify_add_watch(inotify_fd_, path_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+      throw BindingError(errno_text("cannot watch", path_));
     }
   }
 
@@ -136,14 +95,19 @@ class FileInput final : public workflow::InputBinding {
       scan();
     }
     while (!pending_.empty()) {
-      const std::string name = pending_.front();
+      const Directory::Entry entry = std::move(pending_.front());
       pending_.erase(pending_.begin());
       Delivery d;
-      if (!read_file(dir_ / name, d.message.payload)) continue;  // vanished meanwhile
-      read_headers(name, d.message.headers);
-      d.message.headers[std::string(kFileNameHeader)] = name;
+      const auto result = dir_->read(entry.name, max_message_bytes_, d.message.payload);
+      if (result.status == Directory::ReadStatus::kGone) continue;
+      if (result.status != Directory::ReadStatus::kOk) {
+        set_aside(entry, result.reason);
+        continue;
+      }
+      read_headers(entry.name, d.message.headers);
+      d.message.headers[std::string(kFileNameHeader)] = entry.name;
       d.tag = ++last_tag_;
-      in_flight_[d.tag] = name;
+      in_flight_[d.tag] = entry.name;
       return d;
     }
     return std::nullopt;
@@ -152,14 +116,11 @@ class FileInput final : public workflow::InputBinding {
   void ack(const Delivery& d) override {
     auto it = in_flight_.find(d.tag);
     if (it == in_flight_.end()) return;
-    const fs::path payload = dir_ / it->second;
-    ::unlink((dir_ / (it->second + std::string(kHeadersSuffix))).c_str());
-    if (::unlink(payload.c_str()) != 0 && errno != ENOENT) {
-      in_flight_.erase(it);
-      throw BindingError(errno_text("cannot remove delivered file", payload));
-    }
+    const std::string name = it->second;
     in_flight_.erase(it);
-    fsync_directory(dir_);
+    dir_->remove(name + std::string(kHeadersSuffix));
+    if (!dir_->remove(name)) throw BindingError(errno_text("cannot remove delivered file", path_ / name));
+    dir_->sync();
   }
 
   void reject(const Delivery& d) override { in_flight_.erase(d.tag); }
@@ -170,27 +131,78 @@ class FileInput final : public workflow::InputBinding {
   }
 
  private:
+  static std::size_t max_message_size(const config::BindingSettings& s) {
+    auto it = s.options.find("consumer.maxmessagesize");
+    return it == s.options.end() ? kDefaultMaxMessageBytes : static_cast<std::size_t>(std::stoull(it->second));
+  }
+
+  // Opens the directory anew (a replaced spool is noticed) and lists what can be delivered,
+  // oldest first. Anything else that is not hidden is set aside or reported here.
   void scan() {
-    std::vector<std::pair<fs::file_time_type, std::string>> found;
-    std::error_code ec;
+    dir_ = std::make_unique<Directory>(path_);  // throws when the spool is gone: the workflow backs off
     std::set<std::string> busy;
     for (const auto& [tag, name] : in_flight_) busy.insert(name);
-    for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.empty() || name[0] == '.' || ends_with(name, kHeadersSuffix) || busy.count(name)) continue;
-      std::error_code entry_ec;
-      if (!it->is_regular_file(entry_ec)) continue;
-      found.emplace_back(it->last_write_time(entry_ec), name);
+    std::vector<Directory::Entry> found;
+    std::set<std::string> present;
+    for (auto& e : dir_->list()) {
+      present.insert(e.name);
+      if (e.name[0] == '.' || ends_with(e.name, kHeadersSuffix) || busy.count(e.name)) continue;
+      if (auto s = skipped_.find(e.name); s != skipped_.end()) {
+        if (s->second.same_as(e)) continue;
+        skipped_.erase(s);  // changed: worth another look
+      }
+      if (e.directory()) {
+        if (reported_directories_.insert(e.name).second) {
+          logger("binder.file")->warn("{}: ignoring directory {} in the spool {}", settings_.name, e.name, path_.string());
+        }
+        continue;
+      }
+      if (!e.regular()) {
+        set_aside(e, file_type_name(e.type));
+        continue;
+      }
+      found.push_back(std::move(e));
     }
-    if (ec) logger("binder.file")->warn("{}: cannot list {}: {}", settings_.name, dir_.string(), ec.message());
-    std::sort(found.begin(), found.end());
-    pending_.clear();
-    for (auto& [time, name] : found) pending_.push_back(std::move(name));
+    std::erase_if(skipped_, [&](const auto& s) { return !present.count(s.first); });
+    std::erase_if(reported_directories_, [&](const auto& name) { return !present.count(name); });
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      return a.mtime_ns != b.mtime_ns ? a.mtime_ns < b.mtime_ns : a.name < b.name;
+    });
+    pending_ = std::move(found);
+  }
+
+  // The rule for a spool file that cannot be a message (a link, FIFO, device, unreadable or
+  // too large): it moves, with its headers, into <spool>/.rejected/ and is reported once,
+  // so nothing is lost and nothing is retried in a loop. If even that fails (a read-only
+  // spool), it stays where it is, reported once and skipped until it changes.
+  void set_aside(const Directory::Entry& e, const std::string& reason) {
+    try {
+      const std::string moved_as = dir_->move_into(e.name, std::string(kRejectedDirectory));
+      try {
+        dir_->move_into(e.name + std::string(kHeadersSuffix), std::string(kRejectedDirectory));
+      } catch (const BindingError&) {
+        // Usually there is no sidecar.
+      }
+      dir_->sync();
+      logger("binder.file")->warn("{}: {} is {}; moved to {}", settings_.name, e.name, reason,
+                                  (path_ / kRejectedDirectory / moved_as).string());
+    } catch (const BindingError& error) {
+      skipped_[e.name] = SkippedFile{e.inode, e.mtime_ns, e.size};
+      logger("binder.file")->warn("{}: {} is {}; skipped until it changes ({})", settings_.name, e.name, reason,
+                                  error.what());
+    }
   }
 
   void read_headers(const std::string& name, std::map<std::string, std::string>& headers) {
     std::string text;
-    if (!read_file(dir_ / (name + std::string(kHeadersSuffix)), text)) return;
+    const std::string sidecar = name + std::string(kHeadersSuffix);
+    const auto result = dir_->read(sidecar, kMaxHeadersBytes, text);
+    if (result.status == Directory::ReadStatus::kGone) return;
+    if (result.status != Directory::ReadStatus::kOk) {
+      logger("binder.file")->warn("{}: ignoring the headers of {}: {} is {}", settings_.name, name, sidecar,
+                                  result.reason);
+      return;
+    }
     try {
       const auto json = nlohmann::json::parse(text);
       for (const auto& [key, value] : json.items()) {
@@ -202,18 +214,22 @@ class FileInput final : public workflow::InputBinding {
   }
 
   const config::BindingSettings settings_;
-  const fs::path dir_;
+  const fs::path path_;
+  const std::size_t max_message_bytes_;
+  std::unique_ptr<Directory> dir_;  // as opened by the last scan
   int inotify_fd_ = -1;
-  std::vector<std::string> pending_;  // scanned, oldest first
+  std::vector<Directory::Entry> pending_;  // scanned, oldest first
   std::map<unsigned long long, std::string> in_flight_;
+  std::map<std::string, SkippedFile> skipped_;
+  std::set<std::string> reported_directories_;
   unsigned long long last_tag_ = 0;
 };
 
 class FileOutput final : public workflow::OutputBinding {
  public:
-  explicit FileOutput(config::BindingSettings s) : settings_(std::move(s)), dir_(settings_.destination) {}
+  explicit FileOutput(config::BindingSettings s) : settings_(std::move(s)), path_(settings_.destination) {}
 
-  void open() override { ensure_directory(dir_, settings_.name); }
+  void open() override { ensure_directory(path_, settings_.name); }
 
   void send(const Message& m, const FencingGate* fence) override {
     std::string name;
@@ -224,22 +240,24 @@ class FileOutput final : public workflow::OutputBinding {
       name = "msg-" + std::to_string(to_epoch_millis(std::chrono::system_clock::now())) + "-" +
              std::to_string(++sequence_);
     }
+    // Opened anew for each message: a directory replaced meanwhile is written, not the old one.
+    const Directory dir(path_);
     if (!m.headers.empty()) {
       nlohmann::json headers = nlohmann::json::object();
       for (const auto& [key, value] : m.headers) headers[key] = value;
       // Invalid UTF-8 in a header is replaced rather than failing the message.
-      write_durably(dir_, name + std::string(kHeadersSuffix),
-                    headers.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), fence);
+      dir.write_durably(name + std::string(kHeadersSuffix),
+                        headers.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), fence);
     }
-    write_durably(dir_, name, m.payload, fence);
-    fsync_directory(dir_);
+    dir.write_durably(name, m.payload, fence);
+    dir.sync();
   }
 
   void close() override {}
 
  private:
   const config::BindingSettings settings_;
-  const fs::path dir_;
+  const fs::path path_;
   unsigned long long sequence_ = 0;
 };
 

@@ -4,12 +4,15 @@
 // Input: a spool directory. Each regular file is one message, oldest first. A file leaves
 // the spool only when the output has durably stored its message, so a crash loses nothing
 // (the file is delivered again). Names starting with `.` are ignored, so writers can
-// write `.name` and rename it into place.
+// write `.name` and rename it into place. Links are never followed: a symbolic link, FIFO,
+// socket or device, a file that cannot be read or one larger than consumer.max-message-size
+// is moved into `<spool>/.rejected/` (with one warning) instead; subdirectories are ignored.
 //
 // Output: a directory. The payload goes to `<name>` byte for byte and the headers, if any,
-// to `<name>.headers.json` beside it; both are written to a hidden temporary file, fsynced
-// and renamed, the sidecar first. <name> is the message's `file_name` header when it is a
-// plain file name, else `msg-<epoch ms>-<sequence>`. An input that finds a sidecar next to
+// to `<name>.headers.json` beside it; both are written to a hidden temporary file created
+// afresh, fsynced and renamed, the sidecar first, so a link in the directory is replaced and
+// never written through. <name> is the message's `file_name` header when it is a plain file
+// name, else `msg-<epoch ms>-<sequence>`. An input that finds a sidecar next to
 // a payload reads the headers from it, so file-to-file chains keep them.
 #include "workflow/binder.h"
 

@@ -1,6 +1,10 @@
 #include "binders/file/file_binder.h"
+#include "binders/file/directory.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -36,6 +40,18 @@ class FileBinderTest : public ::testing::Test {
     std::ostringstream s;
     s << in.rdbuf();
     return s.str();
+  }
+
+  config::BindingSettings input_binding(std::size_t max_message_size = 0) {
+    auto b = binding("input-0", "in");
+    if (max_message_size) b.options["consumer.maxmessagesize"] = std::to_string(max_message_size);
+    return b;
+  }
+  static std::chrono::milliseconds thread_cpu_time() {
+    rusage u{};
+    getrusage(RUSAGE_THREAD, &u);
+    return std::chrono::milliseconds(u.ru_utime.tv_sec * 1000 + u.ru_utime.tv_usec / 1000 + u.ru_stime.tv_sec * 1000 +
+                                     u.ru_stime.tv_usec / 1000);
   }
 
   fs::path root;
@@ -160,6 +176,121 @@ TEST_F(FileBinderTest, DestinationThatIsAFileFailsToOpen) {
   write(root / "plain", "x");
   auto input = binder.create_input(binding("input-0", "plain"));
   EXPECT_THROW(input->open(), workflow::BindingError);
+}
+
+TEST_F(FileBinderTest, ALinkInTheSpoolIsNeverFollowedButSetAside) {
+  write(root / "secret", "outside the spool");
+  fs::create_symlink(root / "secret", root / "in" / "x");
+  write(root / "in" / "plain", "p");
+  auto input = binder.create_input(input_binding());
+  input->open();
+  auto d = input->receive(Millis{10});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->message.payload, "p");
+  EXPECT_FALSE(input->receive(Millis{10}).has_value());
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root / "in" / "x")));
+  EXPECT_TRUE(fs::is_symlink(root / "in" / ".rejected" / "x"));
+  EXPECT_EQ(read(root / "secret"), "outside the spool");
+}
+
+TEST_F(FileBinderTest, TheDirectoryReadRefusesALinkToARegularFile) {
+  write(root / "secret", "outside the spool");
+  fs::create_symlink(root / "secret", root / "in" / "x");
+  Directory dir(root / "in");
+  std::string out;
+  EXPECT_EQ(dir.read("x", 1 << 20, out).status, Directory::ReadStatus::kNotRegular);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(FileBinderTest, OutputNeverWritesThroughALinkPlantedInItsDirectory) {
+  fs::create_directories(root / "out");
+  write(root / "victim", "precious");
+  write(root / "victim2", "precious too");
+  fs::create_symlink(root / "victim", root / "out" / ".evil.tmp");
+  fs::create_symlink(root / "victim2", root / "out" / "evil");
+  auto output = binder.create_output(binding("output-0", "out"));
+  output->open();
+  output->send({"payload", {}}, nullptr);  // a generated name first: no headers, no sidecar
+  output->send({"payload", {{"file_name", "evil"}}}, nullptr);
+  EXPECT_EQ(read(root / "victim"), "precious");
+  EXPECT_EQ(read(root / "victim2"), "precious too");
+  EXPECT_FALSE(fs::is_symlink(root / "out" / "evil"));
+  EXPECT_EQ(read(root / "out" / "evil"), "payload");
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root / "out" / ".evil.tmp")));
+}
+
+TEST_F(FileBinderTest, AFifoInTheSpoolIsSetAsideWithoutWaitingOnIt) {
+  ASSERT_EQ(::mkfifo((root / "in" / "pipe").c_str(), 0600), 0);
+  auto input = binder.create_input(input_binding());
+  input->open();
+  EXPECT_FALSE(input->receive(Millis{10}).has_value());
+  EXPECT_TRUE(fs::is_fifo(root / "in" / ".rejected" / "pipe"));
+}
+
+TEST_F(FileBinderTest, AFileOverTheSizeLimitIsSetAsideUnreadAndOneAtTheLimitIsDelivered) {
+  write(root / "in" / "eleven", "12345678901");
+  write(root / "in" / "ten", "1234567890");
+  // A sparse 1 GiB file: set aside from its size, never read into memory.
+  { std::ofstream(root / "in" / "huge"); }
+  fs::resize_file(root / "in" / "huge", 1ull << 30);
+  auto input = binder.create_input(input_binding(10));
+  input->open();
+  auto d = input->receive(Millis{10});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->message.payload, "1234567890");
+  EXPECT_FALSE(input->receive(Millis{10}).has_value());
+  EXPECT_EQ(read(root / "in" / ".rejected" / "eleven"), "12345678901");
+  EXPECT_EQ(fs::file_size(root / "in" / ".rejected" / "huge"), 1ull << 30);
+}
+
+TEST_F(FileBinderTest, ASecondRejectOfTheSameNameKeepsTheFirst) {
+  auto input = binder.create_input(input_binding(1));
+  input->open();
+  write(root / "in" / "big", "first");
+  EXPECT_FALSE(input->receive(Millis{10}).has_value());
+  write(root / "in" / "big", "second");
+  EXPECT_FALSE(input->receive(Millis{10}).has_value());
+  EXPECT_EQ(read(root / "in" / ".rejected" / "big"), "first");
+  EXPECT_EQ(read(root / "in" / ".rejected" / "big.1"), "second");
+}
+
+TEST_F(FileBinderTest, AFileThatCannotBeSetAsideIsSkippedWithoutSpinning) {
+  // A planted link where the rejects go: the move refuses it, so the link in the spool stays
+  // where it is and is skipped until it changes, without a busy loop.
+  fs::create_directories(root / "elsewhere");
+  fs::create_symlink(root / "elsewhere", root / "in" / ".rejected");
+  fs::create_symlink(root / "secret", root / "in" / "x");
+  auto input = binder.create_input(input_binding());
+  input->open();
+  const auto cpu_before = thread_cpu_time();
+  EXPECT_FALSE(input->receive(Millis{300}).has_value());
+  EXPECT_LT((thread_cpu_time() - cpu_before).count(), 150) << "the input spun instead of sleeping";
+  EXPECT_TRUE(fs::is_empty(root / "elsewhere"));
+  EXPECT_TRUE(fs::is_symlink(root / "in" / "x"));
+  // A real file still gets through.
+  write(root / "in" / "ok", "ok");
+  auto d = input->receive(Millis{1000});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->message.payload, "ok");
+}
+
+TEST_F(FileBinderTest, AnUnreadableFileIsSetAsideOnceNotRetriedInALoop) {
+  write(root / "in" / "locked", "no access");
+  fs::permissions(root / "in" / "locked", fs::perms::none);
+  // Root reads anything: the reader drops to an unprivileged user in a child process.
+  EXPECT_EXIT(
+      {
+        if (::getuid() == 0) {
+          if (::chown((root / "in").c_str(), 65534, 65534) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+            std::_Exit(2);
+          }
+        }
+        auto input = binder.create_input(input_binding());
+        input->open();
+        const bool nothing = !input->receive(Millis{10}).has_value();
+        std::_Exit(nothing && fs::exists(root / "in" / ".rejected" / "locked") ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace

@@ -1,0 +1,82 @@
+#pragma once
+// A directory of the file binder, opened once per scan or write. Every entry inside is reached
+// relative to that descriptor by a plain name and never through a symbolic link, so a link,
+// FIFO or device dropped into a spool cannot make the binder read or write anything outside
+// it (the configured directory itself may be reached through links: that is the operator's
+// choice). Opening it anew for each operation also notices a directory that was replaced.
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/fencing_gate.h"
+
+namespace mi::binders {
+
+// "a symbolic link (not followed)", "a FIFO", ... for the log.
+std::string file_type_name(mode_t type);
+
+class Directory {
+ public:
+  // Throws workflow::BindingError if `path` is not a directory that can be opened.
+  explicit Directory(const std::filesystem::path& path);
+  ~Directory();
+  Directory(const Directory&) = delete;
+  Directory& operator=(const Directory&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+  struct Entry {
+    std::string name;
+    mode_t type = 0;  // of the entry itself (S_IFLNK for a link): st_mode & S_IFMT
+    bool regular() const { return S_ISREG(type); }
+    bool directory() const { return S_ISDIR(type); }
+    std::int64_t mtime_ns = 0;
+    ino_t inode = 0;
+    off_t size = 0;
+  };
+  // Every entry but `.` and `..`, as lstat sees it. Throws BindingError if it cannot list.
+  std::vector<Entry> list() const;
+
+  enum class ReadStatus {
+    kOk,
+    kGone,        // removed meanwhile
+    kNotRegular,  // a symbolic link, FIFO, socket, device or directory
+    kTooLarge,    // more than max_bytes
+    kUnreadable,  // no permission, or an I/O error on the file
+  };
+  struct ReadResult {
+    ReadStatus status = ReadStatus::kOk;
+    std::string reason;  // for the log when not kOk
+  };
+  // Reads the regular file `name` whole, at most max_bytes of it. A FIFO is never waited on.
+  // Throws BindingError for errors of the process rather than of the file (out of descriptors).
+  ReadResult read(const std::string& name, std::size_t max_bytes, std::string& out) const;
+
+  // Makes `name` hold `data`, either completely or not at all, even after a crash: written to
+  // a hidden temporary file created afresh (O_EXCL, no link followed), fsynced, then renamed
+  // over `name` (which replaces a link rather than writing through it). `fence` is checked
+  // just before the rename. Throws BindingError, or FencedError when the fence is closed.
+  void write_durably(const std::string& name, const std::string& data, const FencingGate* fence) const;
+
+  // Removes `name` (a link itself, never its target). False with errno set if that failed for
+  // another reason than its absence.
+  bool remove(const std::string& name) const;
+
+  // Moves `name` into the subdirectory `subdir` (created 0700 if missing, never a link), under
+  // the same name or, when that is taken, `name.<n>`. Returns the name it got there; throws
+  // BindingError if it could not be moved.
+  std::string move_into(const std::string& name, const std::string& subdir) const;
+
+  // fsync of the directory itself, so renames and removals survive a crash.
+  void sync() const;
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+}  // namespace mi::binders
