@@ -190,7 +190,7 @@ Input parse_input(std::string_view text) {
 }
 
 bool documented_status(int status) {
-  for (int s : {200, 202, 400, 401, 403, 404, 405, 409, 413, 503}) {
+  for (int s : {200, 202, 400, 401, 403, 404, 405, 409, 413, 415, 503}) {
     if (status == s) return true;
   }
   return false;

@@ -1,6 +1,7 @@
 #include "management/management_api.h"
 
 #include <charconv>
+#include <optional>
 
 #include "common/logging.h"
 
@@ -18,6 +19,8 @@ std::string reason_phrase(int status) {
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     default: return "Error";
@@ -29,6 +32,34 @@ HttpResponse json_response(int status, const nlohmann::json& body) {
   r.status = status;
   r.body = body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
+}
+
+std::string lower_case(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A browser that holds Basic credentials sends them to any page's requests; what it cannot
+// forge is Origin, and (without a CORS preflight, which this API never grants) a JSON
+// Content-Type. So a change is made only for a request that has application/json and,
+// if it has an Origin, the one of the Host it was sent to.
+std::optional<std::string> cross_site_problem(const HttpRequest& request) {
+  const std::string origin = request.header("origin");
+  if (!origin.empty()) {
+    const size_t scheme_end = origin.find("://");
+    const std::string authority = scheme_end == std::string::npos ? "" : lower_case(origin.substr(scheme_end + 3));
+    if (authority.empty() || authority != lower_case(request.header("host"))) {
+      return "cross-origin request refused (Origin " + origin + ")";
+    }
+  }
+  return std::nullopt;
+}
+
+// "application/json", with parameters (charset) or not.
+bool is_json_content_type(const std::string& content_type) {
+  std::string media = lower_case(content_type.substr(0, content_type.find(';')));
+  std::erase(media, ' ');
+  return media == "application/json";
 }
 
 std::string trim_trailing_slash(std::string path) {
@@ -92,13 +123,17 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
     return json_response(down ? 503 : 200, body);
   }
 
+  // 401 before 404: without credentials nothing tells which endpoints exist.
+  if (access == Access::kNone) {
+    return error(401, "credentials required (HTTP Basic, solace.connector.security.users)", path);
+  }
   const bool known = path == "/actuator" || path == "/actuator/leaderelection" ||
                      path == "/actuator/workflows" || path == "/actuator/prometheus" ||
                      path == "/actuator/info" ||
                      (path.rfind(kWorkflowsPrefix, 0) == 0 && path.size() > kWorkflowsPrefix.size());
   if (!known) return error(404, "no endpoint at " + path, path);
-  if (access == Access::kNone) {
-    return error(401, "credentials required (HTTP Basic, solace.connector.security.users)", path);
+  if (!get) {
+    if (auto problem = cross_site_problem(request)) return error(403, *problem, path);
   }
 
   if (path.rfind(kWorkflowsPrefix, 0) == 0) {
@@ -108,11 +143,17 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
     if (get) return json_response(200, workflow_json(*w));
     if (request.method != "POST") return method_not_allowed("GET, POST");
     if (access != Access::kAdmin) return error(403, "changing a workflow needs the admin role", path);
+    if (!is_json_content_type(request.header("content-type"))) {
+      return error(415, "Content-Type must be application/json", path);
+    }
     return workflow_command(request, *id);
   }
 
   if (path == "/actuator/leaderelection" && request.method == "POST") {
     if (access != Access::kAdmin) return error(403, "yielding leadership needs the admin role", path);
+    if (!is_json_content_type(request.header("content-type"))) {
+      return error(415, "Content-Type must be application/json", path);
+    }
     return leader_command(request);
   }
   if (!get) return method_not_allowed(path == "/actuator/leaderelection" ? "GET, POST" : "GET");

@@ -39,6 +39,7 @@ class ManagementApiTest : public ::testing::Test {
                     const std::string& body = "") {
     HttpRequest r{method, path, {}, body};
     if (!auth.empty()) r.headers["authorization"] = auth;
+    if (method == "POST") r.headers["content-type"] = "application/json";
     return api->handle(r);
   }
 
@@ -52,6 +53,40 @@ class ManagementApiTest : public ::testing::Test {
   std::unique_ptr<leader::LeaderElection> leader;
   std::unique_ptr<ManagementApi> api;
 };
+
+TEST_F(ManagementApiTest, WithoutCredentialsEveryPathButHealthIs401SoNoneCanBeEnumerated) {
+  build(config::LeaderMode::kStandalone);
+  EXPECT_EQ(call("GET", "/actuator/env").status, 401);
+  EXPECT_EQ(call("GET", "/actuator/workflows").status, 401);
+  EXPECT_EQ(call("GET", "/nothing/here").status, 401);
+  EXPECT_EQ(call("GET", "/actuator/env", kReader).status, 404);
+}
+
+TEST_F(ManagementApiTest, AChangeNeedsAJsonContentTypeAndNoForeignOrigin) {
+  build(config::LeaderMode::kStandalone);
+  activate();
+  const auto post = [&](std::map<std::string, std::string> headers) {
+    HttpRequest r{"POST", "/actuator/workflows/0", std::move(headers), R"({"state":"PAUSED"})"};
+    r.headers["authorization"] = kAdmin;
+    return api->handle(r);
+  };
+  // What a cross-site form can send: no JSON content type.
+  EXPECT_EQ(post({{"content-type", "text/plain"}}).status, 415);
+  EXPECT_EQ(post({}).status, 415);
+  EXPECT_EQ(post({{"content-type", "application/x-www-form-urlencoded"}}).status, 415);
+  // A foreign page, or a sandboxed one.
+  EXPECT_EQ(post({{"content-type", "application/json"}, {"origin", "http://evil.example"}, {"host", "127.0.0.1:8090"}})
+                .status,
+            403);
+  EXPECT_EQ(post({{"content-type", "application/json"}, {"origin", "null"}, {"host", "127.0.0.1:8090"}}).status, 403);
+  // The API's own origin, and a client that sends none (curl).
+  EXPECT_EQ(post({{"content-type", "application/json; charset=UTF-8"},
+                  {"origin", "http://127.0.0.1:8090"},
+                  {"host", "127.0.0.1:8090"}})
+                .status,
+            200);
+  EXPECT_EQ(call("POST", "/actuator/workflows/0", kAdmin, R"({"state":"RESUMED"})").status, 200);
+}
 
 TEST_F(ManagementApiTest, LeaderElectionHasExactlyTheSpecShapeInStandalone) {
   build(config::LeaderMode::kStandalone);
