@@ -80,9 +80,25 @@ sigset_t block_stop_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);  // a closed terminal or a supervisor's hangup: the same graceful stop
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return set;
+}
+
+std::optional<management::HttpsSettings> https_settings(const config::Settings& settings) {
+  const auto& ssl = settings.server_ssl;
+  if (!ssl.enabled) return std::nullopt;
+  management::HttpsSettings https{ssl.certificate, ssl.certificate_private_key, ssl.trust_certificate, {}};
+  using ClientAuth = management::HttpsSettings::ClientAuth;
+  https.client_auth = ssl.client_auth == "need" ? ClientAuth::kNeed
+                      : ssl.client_auth == "want" ? ClientAuth::kWant
+                                                  : ClientAuth::kNone;
+  return https;
+}
+
+bool is_loopback(const std::string& address) {
+  return address == "localhost" || address == "::1" || address.rfind("127.", 0) == 0;
 }
 
 int serve(const config::Settings& settings, const sigset_t& stop_signals) {
@@ -101,12 +117,23 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
                                         [&redundancy] { return redundancy.request_yield(); }};
   management::ManagementApi api(context, management::Authenticator(settings.security_enabled, settings.users),
                                 clock);
-  management::HttpServer http(api);
+  std::unique_ptr<management::HttpServer> http;
   try {
-    http.start(settings.server_address, settings.server_port);
+    http = std::make_unique<management::HttpServer>(api, management::HttpServerLimits{}, https_settings(settings));
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());  // an unusable certificate or key: the configuration is wrong
+    return kExitBadConfig;
+  }
+  try {
+    http->start(settings.server_address, settings.server_port);
   } catch (const std::exception& e) {
     log->error("{}", e.what());
     return kExitFailure;
+  }
+  if (!settings.security_enabled && !is_loopback(settings.server_address)) {
+    log->warn("security is disabled (solace.connector.security.enabled=false) and the management API listens on {}: "
+              "anyone who reaches port {} can stop workflows and hand over leadership",
+              settings.server_address, settings.server_port);
   }
   if (settings.security_enabled && settings.users.empty()) {
     log->warn("security is enabled but no users are configured: only /actuator/health answers "
@@ -135,7 +162,7 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
     spdlog::shutdown();
     std::_Exit(kExitFailure);
   }
-  http.stop();
+  http->stop();
   log->info("stopped");
   return kExitOk;
 }

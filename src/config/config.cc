@@ -23,8 +23,20 @@ const KeySpec* find_spec_or_list_parent(const std::string& canonical) {
 }
 
 bool in_checked_namespace(const std::string& canonical) {
-  return canonical.rfind("solace.connector.", 0) == 0 ||
-         canonical.rfind("spring.cloud.stream.", 0) == 0;
+  for (const char* root : {"solace.connector.", "spring.cloud.stream.", "server.", "management.", "logging."}) {
+    if (canonical.rfind(root, 0) == 0) return true;
+  }
+  return false;
+}
+
+// `client-password.0` or `server.port.x`: a list or map written where a key of the table
+// takes one value. Returns that key's spec.
+const KeySpec* scalar_parent(const std::string& canonical) {
+  for (size_t dot = canonical.rfind('.'); dot != std::string::npos && dot > 0; dot = canonical.rfind('.', dot - 1)) {
+    const KeySpec* spec = find_spec(canonical.substr(0, dot));
+    if (spec) return spec->type == ValueType::kList || spec->type == ValueType::kAny ? nullptr : spec;
+  }
+  return nullptr;
 }
 
 std::string display_value(const std::string& canonical, const std::string& value,
@@ -131,6 +143,14 @@ Problems Config::validate() const {
   Problems problems;
   for (const auto& [canonical, v] : properties_.entries()) {
     const KeySpec* spec = find_spec_or_list_parent(canonical);
+    // (An open tail such as session.** would also take the key: the specific key comes first.)
+    if (const KeySpec* parent = spec && spec->type != ValueType::kAny ? nullptr : scalar_parent(canonical)) {
+      // Never with the value: it may be a secret written as a list.
+      problems.push_back({ConfigProblem::Severity::kError, v.key, v.origin,
+                          "a list or map where a single value belongs (" + std::string(parent->pattern) +
+                              " takes one " + std::string(type_name(parent->type)) + ")"});
+      continue;
+    }
     if (!spec) {
       if (!in_checked_namespace(canonical)) continue;
       std::string message = "unknown key";

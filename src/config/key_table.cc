@@ -20,6 +20,16 @@ const std::vector<KeySpec> kKeys = {
    "HTTP port of the management API (/actuator/...); 0 picks a free port and logs it."},
   {"server.address", T::kString, "0.0.0.0", {}, {}, {}, false,
    "Address the management API listens on."},
+  {"server.ssl.enabled", T::kBool, "false", {}, {}, {}, false,
+   "Serve the management API over HTTPS (TLS 1.2 and newer only) instead of HTTP."},
+  {"server.ssl.certificate", T::kString, "", {}, {}, {}, false,
+   "PEM file of the server's certificate, then its chain (needed with server.ssl.enabled)."},
+  {"server.ssl.certificate-private-key", T::kString, "", {}, {}, {}, false,
+   "PEM file of that certificate's private key (needed with server.ssl.enabled)."},
+  {"server.ssl.trust-certificate", T::kString, "", {}, {}, {}, false,
+   "PEM file of the CA certificates that client certificates must chain to (with server.ssl.client-auth)."},
+  {"server.ssl.client-auth", T::kEnum, "none", {}, {}, {"none", "want", "need"}, false,
+   "Client certificates (mutual TLS): none; want = verified if sent; need = required."},
   {"solace.connector.security.enabled", T::kBool, "true", {}, {}, {}, false,
    "Require HTTP Basic credentials for everything but the health status."},
   {"solace.connector.security.users[<i>].name", T::kString, "", {}, {}, {}, false,
@@ -36,13 +46,13 @@ const std::vector<KeySpec> kKeys = {
   {"solace.connector.leader-election.mode", T::kEnum, "", {}, {},
    {"standalone", "active_standby", "active_active"}, false,
    "Alias of solace.connector.management.leader-election.mode (the spec's spelling); both set to different values is an error."},
-  {"solace.connector.management.leader-election.fail-over.max-attempts", T::kInt, "3", 1, {}, {}, false,
+  {"solace.connector.management.leader-election.fail-over.max-attempts", T::kInt, "3", 1, 1000000, {}, false,
    "Attempts to start or stop each workflow on a change of leader state."},
-  {"solace.connector.management.leader-election.fail-over.back-off-initial-interval", T::kInt, "1000", 0, {}, {}, false,
+  {"solace.connector.management.leader-election.fail-over.back-off-initial-interval", T::kInt, "1000", 0, 3600000, {}, false,
    "Wait in ms before the second attempt."},
-  {"solace.connector.management.leader-election.fail-over.back-off-max-interval", T::kInt, "10000", 0, {}, {}, false,
+  {"solace.connector.management.leader-election.fail-over.back-off-max-interval", T::kInt, "10000", 0, 3600000, {}, false,
    "Longest wait in ms between attempts."},
-  {"solace.connector.management.leader-election.fail-over.back-off-multiplier", T::kDouble, "2.0", 1.0, {}, {}, false,
+  {"solace.connector.management.leader-election.fail-over.back-off-multiplier", T::kDouble, "2.0", 1.0, 10, {}, false,
    "Factor applied to the wait after each attempt."},
 
   {"solace.connector.management.queue", T::kString, "", {}, {}, {}, false,
@@ -55,17 +65,17 @@ const std::vector<KeySpec> kKeys = {
    "User of the management session (required for amqp:// hosts)."},
   {"solace.connector.management.session.client-password", T::kString, "", {}, {}, {}, true,
    "That user's password."},
-  {"solace.connector.management.session.connect-retries", T::kInt, "1", -1, {}, {}, false,
+  {"solace.connector.management.session.connect-retries", T::kInt, "1", -1, 1000000, {}, false,
    "Rounds over all hosts for the first connection before giving up (-1 = forever); after giving up the instance stays standby and health is DOWN."},
-  {"solace.connector.management.session.reconnect-retries", T::kInt, "-1", -1, {}, {}, false,
+  {"solace.connector.management.session.reconnect-retries", T::kInt, "-1", -1, 1000000, {}, false,
    "Rounds over all hosts after a lost connection (-1 = forever)."},
-  {"solace.connector.management.session.connect-retries-per-host", T::kInt, "20", 0, {}, {}, false,
+  {"solace.connector.management.session.connect-retries-per-host", T::kInt, "20", 0, 1000000, {}, false,
    "Extra attempts on each host before moving to the next one."},
   {"solace.connector.management.session.reconnect-retry-wait-in-millis", T::kInt, "3000", 0, 60000, {}, false,
    "Wait between connection attempts (and between checks of a missing or wrong management queue)."},
   {"solace.connector.management.session.heartbeat-interval-in-seconds", T::kInt, "1", 1, 60, {}, false,
    "AMQP heartbeat. The instance's lease is 1.5 x this: it steps down when it could not confirm its flow for that long, before the broker (2-3 heartbeats) can promote another."},
-  {"solace.connector.management.session.token-refresh-interval-in-millis", T::kInt, "60000", 1000, {}, {}, false,
+  {"solace.connector.management.session.token-refresh-interval-in-millis", T::kInt, "60000", 1000, 3600000, {}, false,
    "The longest time between two rotations of the active instance's leader token (it is rotated every quarter heartbeat anyway, as the lease probe), so the broker's consumer_timeout never ends a term; keep it well below that timeout."},
   {"solace.connector.management.session.ssl-trust-store", T::kString, "", {}, {}, {}, false,
    "PEM file of CA certificates for amqps:// hosts (default: the system's CAs). Peer and host name are always verified."},
@@ -83,21 +93,21 @@ const std::vector<KeySpec> kKeys = {
    "true: keep up to back-pressure-threshold messages in flight (confirmed in batches); false: one at a time. Unset: the default under solace.connector.default.workflow."},
   {"solace.connector.workflows.<id>.acknowledgment.back-pressure-threshold", T::kInt, "", 1, 65535, {}, false,
    "Most messages in flight (taken from the input, not yet confirmed by the output) with publish-async. Unset: the default."},
-  {"solace.connector.workflows.<id>.acknowledgment.publish-timeout", T::kInt, "", -1, {}, {}, false,
+  {"solace.connector.workflows.<id>.acknowledgment.publish-timeout", T::kInt, "", -1, 86400000, {}, false,
    "Milliseconds the output may take to confirm a message (-1 = forever); then the message is handed back. Unset: the default."},
   {"solace.connector.default.workflow.acknowledgment.publish-async", T::kBool, "false", {}, {}, {}, false,
    "publish-async for workflows that do not set it."},
   {"solace.connector.default.workflow.acknowledgment.back-pressure-threshold", T::kInt, "255", 1, 65535, {}, false,
    "back-pressure-threshold for workflows that do not set it."},
-  {"solace.connector.default.workflow.acknowledgment.publish-timeout", T::kInt, "600000", -1, {}, {}, false,
+  {"solace.connector.default.workflow.acknowledgment.publish-timeout", T::kInt, "600000", -1, 86400000, {}, false,
    "publish-timeout (ms, -1 = forever) for workflows that do not set it."},
-  {"spring.cloud.stream.bindings.input-<id>.consumer.max-attempts", T::kInt, "3", 1, {}, {}, false,
+  {"spring.cloud.stream.bindings.input-<id>.consumer.max-attempts", T::kInt, "3", 1, 1000000, {}, false,
    "Attempts to deliver one message the output refuses; then it is dead-lettered if the input has a dead-letter destination, else handed back to the input and the workflow waits back-off-max-interval."},
-  {"spring.cloud.stream.bindings.input-<id>.consumer.back-off-initial-interval", T::kInt, "1000", 0, {}, {}, false,
+  {"spring.cloud.stream.bindings.input-<id>.consumer.back-off-initial-interval", T::kInt, "1000", 0, 3600000, {}, false,
    "Milliseconds before the second attempt; also the first wait after an output or input broker is lost."},
-  {"spring.cloud.stream.bindings.input-<id>.consumer.back-off-max-interval", T::kInt, "10000", 0, {}, {}, false,
+  {"spring.cloud.stream.bindings.input-<id>.consumer.back-off-max-interval", T::kInt, "10000", 0, 3600000, {}, false,
    "Longest wait between attempts (and between reconnects)."},
-  {"spring.cloud.stream.bindings.input-<id>.consumer.back-off-multiplier", T::kDouble, "2.0", 1, {}, {}, false,
+  {"spring.cloud.stream.bindings.input-<id>.consumer.back-off-multiplier", T::kDouble, "2.0", 1, 10, {}, false,
    "Growth of the wait from one attempt to the next."},
   {"spring.cloud.stream.bindings.output-<id>.destination", T::kString, "", {}, {}, {}, false,
    "Where workflow <id> writes to (file binder: the output directory)."},
@@ -161,7 +171,7 @@ const std::vector<KeySpec> kKeys = {
    "Settings handed to binder <name>; keys ending in password/secret/token are masked."},
 
   // Lifecycle and logging
-  {"spring.lifecycle.timeout-per-shutdown-phase", T::kDuration, "30s", 0, {}, {}, false,
+  {"spring.lifecycle.timeout-per-shutdown-phase", T::kDuration, "30s", 0, 3600000, {}, false,
    "On SIGTERM/SIGINT, how long workflows may take to stop before the process exits anyway."},
   {"logging.level.root", T::kLogLevel, "INFO", {}, {}, {}, false,
    "Log level of all components: TRACE, DEBUG, INFO, WARN, ERROR, OFF."},
@@ -294,7 +304,22 @@ std::string number_text(double v) {
   return s.str();
 }
 
+std::string duration_text(double ms) {
+  if (ms >= 60000 && std::fmod(ms, 60000) == 0) return number_text(ms / 60000) + "m";
+  if (ms >= 1000 && std::fmod(ms, 1000) == 0) return number_text(ms / 1000) + "s";
+  return number_text(ms) + "ms";
+}
+
+// Duration bounds are kept in milliseconds.
+std::string duration_bounds_text(const KeySpec& spec) {
+  if (spec.min && spec.max) return duration_text(*spec.min) + " .. " + duration_text(*spec.max);
+  if (spec.max) return "<= " + duration_text(*spec.max);
+  if (spec.min) return ">= " + duration_text(*spec.min);
+  return "";
+}
+
 std::string bounds_text(const KeySpec& spec) {
+  if (spec.type == T::kDuration) return duration_bounds_text(spec);
   if (spec.type == T::kEnum) return join(spec.allowed, ", ");
   if (spec.type == T::kBool) return "true, false";
   if (spec.type == T::kLogLevel) return "TRACE, DEBUG, INFO, WARN, ERROR, OFF";
@@ -427,6 +452,7 @@ std::optional<std::string> check_value(const KeySpec& spec, const std::string& v
       if (!parse_duration_ms(value, ms)) {
         return "must be a duration such as 500ms, 30s, 2m (a plain number is milliseconds)";
       }
+      if (out_of_bounds(static_cast<double>(ms))) return "must be " + duration_bounds_text(spec);
       break;
     }
     case T::kEnum: {

@@ -1,6 +1,11 @@
 #include "config/property_sources.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <sstream>
 
@@ -18,9 +23,37 @@ std::string lower_extension(const std::filesystem::path& path) {
   return ext;
 }
 
+// A key set twice in one source is almost always a mistake (which one did the operator mean?).
+void set_warning_twice(PropertySet& out, const std::string& key, std::string value, const std::string& where, int rank,
+                       Problems& problems) {
+  if (const PropertyValue* existing = out.find(canonical_key(key)); existing && existing->rank == rank) {
+    problems.push_back({ConfigProblem::Severity::kWarning, key, where,
+                        "duplicate key (also set at " + existing->origin + "); this later value wins"});
+  }
+  out.set(key, std::move(value), where, rank);
+}
+
+// YAML aliases let a few hundred bytes stand for billions of values ("billion laughs"): the
+// walk over the document is bounded, in nodes and in depth.
+struct FlattenBudget {
+  static constexpr size_t kMaxNodes = 10'000;  // a full configuration has a few hundred
+  static constexpr int kMaxDepth = 64;
+  size_t nodes = 0;
+  bool exceeded = false;
+};
+
 void flatten_yaml(const YAML::Node& node, const std::string& prefix, const std::string& origin,
-                  int rank, PropertySet& out, Problems& problems) {
+                  int rank, PropertySet& out, Problems& problems, FlattenBudget& budget, int depth = 0) {
+  if (budget.exceeded) return;
   const std::string where = origin + ":" + std::to_string(node.Mark().line + 1);
+  if (++budget.nodes > FlattenBudget::kMaxNodes || depth > FlattenBudget::kMaxDepth) {
+    budget.exceeded = true;
+    problems.push_back({ConfigProblem::Severity::kError, "", where,
+                        "the document is too large once its aliases are expanded (more than " +
+                            std::to_string(FlattenBudget::kMaxNodes) + " values or " +
+                            std::to_string(FlattenBudget::kMaxDepth) + " levels)"});
+    return;
+  }
   switch (node.Type()) {
     case YAML::NodeType::Map:
       for (const auto& entry : node) {
@@ -30,15 +63,15 @@ void flatten_yaml(const YAML::Node& node, const std::string& prefix, const std::
           continue;
         }
         const std::string key = entry.first.Scalar();
-        flatten_yaml(entry.second, prefix.empty() ? key : prefix + "." + key, origin, rank, out,
-                     problems);
+        flatten_yaml(entry.second, prefix.empty() ? key : prefix + "." + key, origin, rank, out, problems, budget,
+                     depth + 1);
       }
       break;
     case YAML::NodeType::Sequence: {
       size_t index = 0;
       for (const auto& item : node) {
-        flatten_yaml(item, prefix + "[" + std::to_string(index++) + "]", origin, rank, out,
-                     problems);
+        flatten_yaml(item, prefix + "[" + std::to_string(index++) + "]", origin, rank, out, problems, budget,
+                     depth + 1);
       }
       break;
     }
@@ -47,11 +80,11 @@ void flatten_yaml(const YAML::Node& node, const std::string& prefix, const std::
         problems.push_back({ConfigProblem::Severity::kError, "", where,
                             "the document must be a mapping of keys to values"});
       } else {
-        out.set(prefix, node.Scalar(), where, rank);
+        set_warning_twice(out, prefix, node.Scalar(), where, rank, problems);
       }
       break;
     case YAML::NodeType::Null:
-      if (!prefix.empty()) out.set(prefix, "", where, rank);
+      if (!prefix.empty()) set_warning_twice(out, prefix, "", where, rank, problems);
       break;
     case YAML::NodeType::Undefined:
       break;
@@ -157,7 +190,8 @@ void load_yaml_text(const std::string& text, const std::string& origin_name, int
                             "the document must be a mapping of keys to values"});
         continue;
       }
-      flatten_yaml(doc, "", origin_name, rank, out, problems);
+      FlattenBudget budget;
+      flatten_yaml(doc, "", origin_name, rank, out, problems, budget);
     }
   } catch (const YAML::Exception& e) {
     problems.push_back({ConfigProblem::Severity::kError, "",
@@ -219,28 +253,52 @@ void load_properties_text(const std::string& text, const std::string& origin_nam
       problems.push_back({ConfigProblem::Severity::kError, "", where, "a line has a value but no key"});
       continue;
     }
-    out.set(key, std::move(value), where, rank);
+    set_warning_twice(out, key, std::move(value), where, rank, problems);
   }
 }
 
 void load_file(const std::filesystem::path& path, int rank, PropertySet& out, Problems& problems) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    problems.push_back({ConfigProblem::Severity::kError, "", path.string(),
-                        "cannot read configuration file"});
-    return;
+  const auto problem = [&](const std::string& message) {
+    problems.push_back({ConfigProblem::Severity::kError, "", path.string(), message});
+  };
+  // O_NONBLOCK: a FIFO is refused below rather than waited on.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return problem(std::string("cannot read configuration file: ") + std::strerror(errno));
+  std::string text;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return problem("not a regular file (a directory, FIFO or device cannot be a configuration file)");
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
+  const auto too_large = "larger than " + std::to_string(kMaxConfigFileBytes) + " bytes; a configuration file is far smaller";
+  if (static_cast<std::uintmax_t>(st.st_size) > kMaxConfigFileBytes) {
+    ::close(fd);
+    return problem(too_large);
+  }
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string error = std::strerror(errno);
+      ::close(fd);
+      return problem("cannot read configuration file: " + error);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxConfigFileBytes) {  // it grew, or fstat did not tell (procfs)
+      ::close(fd);
+      return problem(too_large);
+    }
+  }
+  ::close(fd);
   const std::string ext = lower_extension(path);
   if (ext == ".yml" || ext == ".yaml") {
-    load_yaml_text(buf.str(), path.string(), rank, out, problems);
+    load_yaml_text(text, path.string(), rank, out, problems);
   } else if (ext == ".properties") {
-    load_properties_text(buf.str(), path.string(), rank, out, problems);
+    load_properties_text(text, path.string(), rank, out, problems);
   } else {
-    problems.push_back({ConfigProblem::Severity::kError, "", path.string(),
-                        "unsupported configuration file type '" + ext +
-                            "' (allowed: .yml, .yaml, .properties)"});
+    problem("unsupported configuration file type '" + ext + "' (allowed: .yml, .yaml, .properties)");
   }
 }
 

@@ -9,7 +9,11 @@
 
 namespace mi::config {
 
-// `.yml`/`.yaml` or `.properties`, by extension. Files are ranked in the order given.
+// Larger configuration files are refused unread.
+inline constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
+
+// `.yml`/`.yaml` or `.properties`, by extension; regular files only, at most
+// kMaxConfigFileBytes. Files are ranked in the order given.
 void load_file(const std::filesystem::path& path, int rank, PropertySet& out, Problems& problems);
 void load_yaml_text(const std::string& text, const std::string& origin_name, int rank,
                     PropertySet& out, Problems& problems);

@@ -62,12 +62,19 @@ std::optional<std::string> key_from_environment_variable(std::string_view name) 
 }
 
 bool is_secret_key(std::string_view canonical) {
-  const size_t dot = canonical.rfind('.');
-  const std::string_view last = dot == std::string_view::npos ? canonical : canonical.substr(dot + 1);
+  // Any segment, not only the last: `client-password[0]` (a list where the password belongs)
+  // is as secret as `client-password`.
   static constexpr std::array<std::string_view, 8> endings = {
       "password", "passwd", "secret", "token", "passphrase", "credentials", "apikey", "privatekey"};
-  for (auto e : endings) {
-    if (last.size() >= e.size() && last.substr(last.size() - e.size()) == e) return true;
+  size_t start = 0;
+  while (start <= canonical.size()) {
+    const size_t dot = canonical.find('.', start);
+    const std::string_view segment = canonical.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    for (auto e : endings) {
+      if (segment.size() >= e.size() && segment.substr(segment.size() - e.size()) == e) return true;
+    }
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
   }
   return false;
 }

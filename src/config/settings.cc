@@ -286,6 +286,37 @@ bool UserSettings::is_admin() const {
                      [](const std::string& r) { return canonical_segment(r) == "admin"; });
 }
 
+namespace {
+
+ServerSslSettings resolve_server_ssl(const Config& config, Problems& problems) {
+  ServerSslSettings ssl;
+  ssl.enabled = config.get_bool("server.ssl.enabled");
+  ssl.certificate = config.get_string("server.ssl.certificate");
+  ssl.certificate_private_key = config.get_string("server.ssl.certificate-private-key");
+  ssl.trust_certificate = config.get_string("server.ssl.trust-certificate");
+  ssl.client_auth = canonical_enum(config.get_string("server.ssl.client-auth"));
+  if (!ssl.enabled) return ssl;
+  const auto require = [&](const std::string& value, const std::string& key, const std::string& what) {
+    if (value.empty()) {
+      problems.push_back({ConfigProblem::Severity::kError, key, "server.ssl.enabled=true",
+                          "is required with server.ssl.enabled=true: " + what});
+    }
+  };
+  require(ssl.certificate, "server.ssl.certificate", "the PEM file of the server's certificate");
+  require(ssl.certificate_private_key, "server.ssl.certificate-private-key", "the PEM file of its private key");
+  if (ssl.client_auth != "none") {
+    require(ssl.trust_certificate, "server.ssl.trust-certificate",
+            "the PEM file of the CAs that client certificates chain to (server.ssl.client-auth=" + ssl.client_auth + ")");
+  } else if (!ssl.trust_certificate.empty()) {
+    problems.push_back({ConfigProblem::Severity::kWarning, "server.ssl.trust-certificate",
+                        config.origin("server.ssl.trust-certificate"),
+                        "is set but server.ssl.client-auth is none: no client certificate is asked for"});
+  }
+  return ssl;
+}
+
+}  // namespace
+
 Settings build_settings(const Config& config, const std::set<std::string>& binder_types,
                         Problems& problems) {
   Settings s;
@@ -306,6 +337,7 @@ Settings build_settings(const Config& config, const std::set<std::string>& binde
 
   s.server_address = config.get_string("server.address");
   s.server_port = static_cast<int>(config.get_int("server.port"));
+  s.server_ssl = resolve_server_ssl(config, problems);
   s.security_enabled = config.get_bool("solace.connector.security.enabled");
   s.users = resolve_users(config, problems);
 

@@ -91,6 +91,15 @@ struct SessionSettings {
   std::string hosts_display() const;
 };
 
+// server.ssl.*: HTTPS for the management API.
+struct ServerSslSettings {
+  bool enabled = false;
+  std::string certificate;
+  std::string certificate_private_key;
+  std::string trust_certificate;
+  std::string client_auth = "none";  // none, want, need
+};
+
 struct Settings {
   LeaderMode mode = LeaderMode::kStandalone;
   BackoffPolicy fail_over;
@@ -99,6 +108,7 @@ struct Settings {
 
   std::string server_address;
   int server_port = 8090;
+  ServerSslSettings server_ssl;
   bool security_enabled = true;
   std::vector<UserSettings> users;
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -315,6 +316,119 @@ TEST_F(HostileHttp, Row16WithoutCredentialsUnknownAndKnownEndpointsLookTheSame) 
   ASSERT_TRUE(env && workflows);
   EXPECT_EQ(env->status, 401);
   EXPECT_EQ(workflows->status, 401);
+}
+
+class HostileConfig : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::make_unique<TempDir>(::testing::UnitTest::GetInstance()->current_test_info()->name());
+  }
+  // --check-config, killed after 10 s (exit 137) if it hung or kept growing (no address
+  // space limit: the sanitizers' shadow memory needs terabytes of it).
+  RunResult check(std::vector<std::string> args) {
+    std::vector<std::string> wrapped = {"-s", "KILL", "10", MI_BINARY_PATH, "--check-config"};
+    wrapped.insert(wrapped.end(), args.begin(), args.end());
+    return run_to_completion("/usr/bin/timeout", wrapped, dir->path());
+  }
+  RunResult check_yaml(const std::string& yaml, std::vector<std::string> args = {}) {
+    write_file(dir->path() / "application.yml", yaml);
+    return check(std::move(args));
+  }
+  std::unique_ptr<TempDir> dir;
+};
+
+// Row 7: "billion laughs": nine levels of nine aliases, 520 bytes.
+TEST_F(HostileConfig, Row7AliasExpansionIsBounded) {
+  std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 9; ++level) {
+    const std::string prev = "*a" + std::to_string(level - 1);
+    yaml += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 9; ++i) yaml += (i ? ", " : "") + prev;
+    yaml += "]\n";
+  }
+  const auto r = check_yaml(yaml);
+  EXPECT_EQ(r.exit_code, 2) << r.output.substr(0, 2000);
+  EXPECT_NE(r.output.find("too large once its aliases are expanded"), std::string::npos) << r.output.substr(0, 2000);
+}
+
+// Row 8: a device, a link to one, a FIFO and a directory as the configuration; a huge file.
+TEST_F(HostileConfig, Row8OnlyRegularFilesOfSaneSizeAreRead) {
+  fs::create_symlink("/dev/zero", dir->path() / "zero.yml");
+  ASSERT_EQ(::mkfifo((dir->path() / "fifo.yml").c_str(), 0600), 0);
+  fs::create_directories(dir->path() / "dir.yml");
+  write_file(dir->path() / "huge.yml", "# " + std::string(2 * 1024 * 1024, 'x') + "\n");
+  for (const std::string file : {"/dev/zero", "zero.yml", "fifo.yml", "dir.yml"}) {
+    const auto r = check({"--config", file});
+    EXPECT_EQ(r.exit_code, 2) << file << ": " << r.output;
+    EXPECT_NE(r.output.find("not a regular file"), std::string::npos) << file << ": " << r.output;
+  }
+  const auto r = check({"--config", "huge.yml"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("larger than 1048576 bytes"), std::string::npos) << r.output;
+}
+
+// Row 9: a list or map where a secret belongs.
+TEST_F(HostileConfig, Row9AListWhereASecretBelongsIsAnErrorThatNeverShowsIt) {
+  const auto r = check_yaml(
+      "solace.connector.management.session.client-password: [S3cretList]\n"
+      "spring.cloud.stream.binders.b.environment.spring.rabbitmq.password: {nested: S3cretMap}\n");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(r.output.find("S3cret"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("client-password[0]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("a list or map where a single value belongs"), std::string::npos) << r.output;
+}
+
+// Rows 10 and 11: numbers that are valid but absurd.
+TEST_F(HostileConfig, Rows10And11AbsurdNumbersAreRefusedWithTheirBounds) {
+  const std::map<std::string, std::string> cases = {
+      {"--spring.cloud.stream.bindings.input-0.consumer.back-off-multiplier=1e300", "must be 1 .. 10"},
+      {"--solace.connector.management.leader-election.fail-over.max-attempts=4294967296", "must be 1 .. 1000000"},
+      {"--spring.lifecycle.timeout-per-shutdown-phase=110000d", "must be 0ms .. 60m"},
+  };
+  for (const auto& [arg, expected] : cases) {
+    const auto r = check({arg});
+    EXPECT_EQ(r.exit_code, 2) << arg << ": " << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << arg << ": " << r.output;
+  }
+}
+
+// Row 12: misspelt and unsupported server and management keys; HTTPS without a certificate.
+TEST_F(HostileConfig, Row12UnknownServerKeysAreWarnedAndHttpsNeedsItsFiles) {
+  const auto warned = check({"--server.adress=127.0.0.1", "--management.server.port=9999"});
+  EXPECT_EQ(warned.exit_code, 0) << warned.output;
+  EXPECT_NE(warned.output.find("server.adress"), std::string::npos) << warned.output;
+  EXPECT_NE(warned.output.find("did you mean 'server.address'"), std::string::npos) << warned.output;
+  EXPECT_NE(warned.output.find("management.server.port: unknown key (from command line)"), std::string::npos)
+      << warned.output;
+  const auto https = check({"--server.ssl.enabled=true"});
+  EXPECT_EQ(https.exit_code, 2) << https.output;
+  EXPECT_NE(https.output.find("server.ssl.certificate"), std::string::npos) << https.output;
+}
+
+TEST_F(HostileConfig, DuplicateKeysInOneFileAreWarned) {
+  const auto r = check_yaml("server:\n  port: 1234\n  port: 5678\n");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("duplicate key"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("server.port = 5678"), std::string::npos) << r.output;
+}
+
+// Row 15: SIGHUP.
+TEST_F(HostileHttp, Row15SighupStopsGracefully) {
+  instance->process().signal(SIGHUP);
+  const auto code = instance->process().wait_exit(std::chrono::seconds(10));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0);
+  EXPECT_NE(instance->process().log().find("received Hangup: stopping workflows"), std::string::npos);
+}
+
+// Row 16: security off on an address others can reach.
+TEST(HostileSecurityOff, Row16SecurityOffOnANonLoopbackAddressIsWarned) {
+  TempDir dir("security-off");
+  const int port = free_port();
+  std::string config = standalone_config(port);
+  config.replace(config.find("address: 127.0.0.1"), 18, "address: 0.0.0.0");
+  Instance instance(dir.path(), config, port, {"--solace.connector.security.enabled=false"});
+  EXPECT_TRUE(eventually([&] { return instance.process().log().find("security is disabled") != std::string::npos; }));
 }
 
 }  // namespace
