@@ -1,0 +1,161 @@
+// HTTPS for the management API with certificates the test makes (openssl), checked with curl
+// as an operator would.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "instance.h"
+
+namespace mi::integration {
+namespace {
+namespace fs = std::filesystem;
+
+// A CA, a server certificate for 127.0.0.1, client certificates: good, expired, and one
+// from another CA. Made once for all tests.
+class Certificates {
+ public:
+  Certificates() : dir_("https-certificates") {
+    openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+             "-subj", "/CN=test-ca"});
+    openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other-ca.key", "-out", "other-ca.pem",
+             "-days", "30", "-subj", "/CN=other-ca"});
+    write_file(dir_.path() / "server.ext", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+    write_file(dir_.path() / "client.ext", "extendedKeyUsage=clientAuth\n");
+    sign("server", "ca", "server.ext", "30");
+    sign("client", "ca", "client.ext", "30");
+    sign("rogue-client", "other-ca", "client.ext", "30");
+    sign("expired-client", "ca", "client.ext", "0");  // valid until the second it was made
+    write_file(dir_.path() / "garbage.pem", "not a certificate\n");
+  }
+  std::string path(const std::string& name) const { return (dir_.path() / name).string(); }
+
+ private:
+  void openssl(std::vector<std::string> args) {
+    const auto r = run_to_completion("/usr/bin/openssl", args, dir_.path());
+    if (r.exit_code != 0) throw std::runtime_error("openssl failed: " + r.output);
+  }
+  void sign(const std::string& name, const std::string& ca, const std::string& ext, const std::string& days) {
+    openssl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out", name + ".csr", "-subj",
+             "/CN=" + name});
+    openssl({"x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key", "-CAcreateserial",
+             "-out", name + ".pem", "-days", days, "-extfile", ext});
+  }
+  TempDir dir_;
+};
+
+class Https : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { certificates = new Certificates(); }
+  static void TearDownTestSuite() {
+    delete certificates;
+    certificates = nullptr;
+  }
+  void SetUp() override {
+    dir = std::make_unique<TempDir>(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    port = free_port();
+  }
+  void TearDown() override {
+    if (HasFailure() && process) std::cerr << "instance log:\n" << process->log();
+  }
+  std::vector<std::string> ssl_args(const std::string& client_auth = "none") const {
+    std::vector<std::string> args = {"--server.ssl.enabled=true",
+                                     "--server.ssl.certificate=" + certificates->path("server.pem"),
+                                     "--server.ssl.certificate-private-key=" + certificates->path("server.key"),
+                                     "--server.ssl.client-auth=" + client_auth};
+    if (client_auth != "none") args.push_back("--server.ssl.trust-certificate=" + certificates->path("ca.pem"));
+    return args;
+  }
+  // Starts the instance and waits for its HTTPS listener.
+  void start(const std::vector<std::string>& args) {
+    write_file(dir->path() / "application.yml", standalone_config(port));
+    process = std::make_unique<Process>(MI_BINARY_PATH, args, dir->path(), dir->path() / "instance.log");
+    ASSERT_TRUE(eventually([&] { return process->log().find("listening on https://") != std::string::npos; }))
+        << process->log();
+  }
+  // curl's exit code and body for GET /actuator/health.
+  RunResult curl(std::vector<std::string> options, const std::string& scheme = "https") {
+    std::vector<std::string> args = {"-sS", "--max-time", "5"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(scheme + "://127.0.0.1:" + std::to_string(port) + "/actuator/health");
+    return run_to_completion("/usr/bin/curl", args, dir->path());
+  }
+  // Runs the instance, which must refuse to start (killed after 10 s if it does not).
+  RunResult run_expecting_refusal(const std::vector<std::string>& args) {
+    write_file(dir->path() / "application.yml", standalone_config(port));
+    std::vector<std::string> wrapped = {"-s", "KILL", "10", MI_BINARY_PATH};
+    wrapped.insert(wrapped.end(), args.begin(), args.end());
+    return run_to_completion("/usr/bin/timeout", wrapped, dir->path());
+  }
+
+  static Certificates* certificates;
+  std::unique_ptr<TempDir> dir;
+  std::unique_ptr<Process> process;
+  int port = 0;
+};
+Certificates* Https::certificates = nullptr;
+
+TEST_F(Https, ServesWithItsCertificateToClientsThatTrustItsCa) {
+  start(ssl_args());
+  const auto good = curl({"--cacert", certificates->path("ca.pem")});
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_NE(good.stdout_text.find("\"status\""), std::string::npos) << good.output;
+  const auto wrong_ca = curl({"--cacert", certificates->path("other-ca.pem")});
+  EXPECT_EQ(wrong_ca.exit_code, 60) << wrong_ca.output;  // peer certificate cannot be authenticated
+  const auto plain = curl({}, "http");
+  EXPECT_NE(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(plain.stdout_text.find("\"status\""), std::string::npos);
+}
+
+TEST_F(Https, ClientAuthNeedRefusesClientsWithoutAGoodCertificate) {
+  start(ssl_args("need"));
+  const std::string ca = certificates->path("ca.pem");
+  const auto with = [&](const std::string& name) {
+    return curl({"--cacert", ca, "--cert", certificates->path(name + ".pem"), "--key", certificates->path(name + ".key")});
+  };
+  const auto good = with("client");
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_NE(good.stdout_text.find("\"status\""), std::string::npos) << good.output;
+  const auto none = curl({"--cacert", ca});
+  EXPECT_NE(none.exit_code, 0) << none.output;
+  const auto rogue = with("rogue-client");
+  EXPECT_NE(rogue.exit_code, 0) << rogue.output;
+  // The expired certificate was valid until the second it was made; make sure that passed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  const auto expired = with("expired-client");
+  EXPECT_NE(expired.exit_code, 0) << expired.output;
+  EXPECT_EQ(expired.stdout_text.find("\"status\""), std::string::npos);
+}
+
+TEST_F(Https, ClientAuthWantAcceptsNoCertificateButRefusesABadOne) {
+  start(ssl_args("want"));
+  const std::string ca = certificates->path("ca.pem");
+  const auto none = curl({"--cacert", ca});
+  EXPECT_EQ(none.exit_code, 0) << none.output;
+  const auto rogue =
+      curl({"--cacert", ca, "--cert", certificates->path("rogue-client.pem"), "--key", certificates->path("rogue-client.key")});
+  EXPECT_NE(rogue.exit_code, 0) << rogue.output;
+}
+
+TEST_F(Https, MissingUnreadableOrMismatchedFilesAreConfigurationErrorsNamingTheKey) {
+  struct Case {
+    std::string certificate, key, expected;
+  };
+  const std::vector<Case> cases = {
+      {"/nonexistent/server.pem", "server.key", "server.ssl.certificate: cannot read /nonexistent/server.pem"},
+      {"server.pem", "/nonexistent/server.key", "server.ssl.certificate-private-key: cannot read /nonexistent/server.key"},
+      {"garbage.pem", "server.key", "server.ssl.certificate: "},
+      {"server.pem", "client.key", "server.ssl.certificate-private-key"},
+  };
+  for (const auto& c : cases) {
+    const auto path = [&](const std::string& p) { return p[0] == '/' ? p : certificates->path(p); };
+    const auto r = run_expecting_refusal({"--server.ssl.enabled=true", "--server.ssl.certificate=" + path(c.certificate),
+                                 "--server.ssl.certificate-private-key=" + path(c.key), "--server.address=127.0.0.1",
+                                 "--server.port=" + std::to_string(port)});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(c.expected), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("PRIVATE KEY-----"), std::string::npos);  // never the key itself
+  }
+}
+
+}  // namespace
+}  // namespace mi::integration
