@@ -97,6 +97,16 @@ std::optional<management::HttpsSettings> https_settings(const config::Settings& 
   return https;
 }
 
+management::HttpServerLimits http_limits(const config::Settings& settings) {
+  management::HttpServerLimits limits;
+  limits.max_header_bytes = static_cast<size_t>(settings.server_max_header_bytes);
+  limits.header_timeout = settings.server_connection_timeout;
+  limits.body_timeout = settings.server_connection_timeout;
+  limits.max_connections = static_cast<size_t>(settings.server_max_connections);
+  limits.max_connections_per_address = static_cast<size_t>(settings.server_max_connections_per_address);
+  return limits;
+}
+
 bool is_loopback(const std::string& address) {
   return address == "localhost" || address == "::1" || address.rfind("127.", 0) == 0;
 }
@@ -119,7 +129,7 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
                                 clock);
   std::unique_ptr<management::HttpServer> http;
   try {
-    http = std::make_unique<management::HttpServer>(api, management::HttpServerLimits{}, https_settings(settings));
+    http = std::make_unique<management::HttpServer>(api, http_limits(settings), https_settings(settings));
   } catch (const std::exception& e) {
     log->error("{}", e.what());  // an unusable certificate or key: the configuration is wrong
     return kExitBadConfig;

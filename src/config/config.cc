@@ -78,6 +78,12 @@ long long Config::get_duration_ms(const std::string& key) const {
   return ms;
 }
 
+long long Config::get_data_size(const std::string& key) const {
+  long long bytes = 0;
+  parse_data_size(get_string(key), bytes);
+  return bytes;
+}
+
 std::vector<std::string> Config::get_list(const std::string& key) const {
   const std::string canonical = canonical_key(key);
   const PropertyValue* whole = properties_.find(canonical);

@@ -23,6 +23,7 @@ class Config {
   long long get_int(const std::string& key) const;
   double get_double(const std::string& key) const;
   long long get_duration_ms(const std::string& key) const;
+  long long get_data_size(const std::string& key) const;
   // `key=a,b` or `key[0]=a, key[1]=b`; the source with the highest rank wins as a whole.
   std::vector<std::string> get_list(const std::string& key) const;
 

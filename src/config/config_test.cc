@@ -96,6 +96,68 @@ TEST(KeyTable, DurationsAndBooleansParseLikeSpring) {
   EXPECT_FALSE(parse_bool("maybe", b));
 }
 
+TEST(KeyTable, DataSizesParseLikeSpringBootsDataSize) {
+  long long bytes = 0;
+  ASSERT_TRUE(parse_data_size("8KB", bytes));
+  EXPECT_EQ(bytes, 8192);
+  ASSERT_TRUE(parse_data_size("16MB", bytes));
+  EXPECT_EQ(bytes, 16 << 20);
+  ASSERT_TRUE(parse_data_size("512", bytes));
+  EXPECT_EQ(bytes, 512);
+  ASSERT_TRUE(parse_data_size("1gb", bytes));
+  EXPECT_EQ(bytes, 1LL << 30);
+  EXPECT_FALSE(parse_data_size("8 kilobytes", bytes));
+  EXPECT_FALSE(parse_data_size("-1KB", bytes));
+  EXPECT_FALSE(parse_data_size("999999999999999TB", bytes));  // overflows
+  const KeySpec* header = find_spec("server.maxhttprequestheadersize");
+  ASSERT_NE(header, nullptr);
+  EXPECT_EQ(check_value(*header, "128KB").value_or(""), "must be 1KB .. 64KB");
+  EXPECT_FALSE(check_value(*header, "16KB").has_value());
+}
+
+TEST(Config, DuplicateKeysInOneFileAreWarnedAndTheLaterWins) {
+  PropertySet set;
+  Problems problems;
+  load_yaml_text("server:\n  port: 1\nserver.port: 2\n", "dup.yml", kFileRank, set, problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].severity, ConfigProblem::Severity::kWarning);
+  EXPECT_NE(problems[0].message.find("duplicate key (also set at dup.yml:2)"), std::string::npos) << problems[0].message;
+  EXPECT_EQ(Config(std::move(set)).get_int("server.port"), 2);
+}
+
+TEST(Config, AliasExpansionIsBoundedInValuesAndDepth) {
+  std::string wide = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level <= 5; ++level) {
+    wide += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) wide += (i ? ", *a" : "*a") + std::to_string(level - 1);
+    wide += "]\n";
+  }
+  std::string deep = "k: ";
+  for (int i = 0; i < 100; ++i) deep += "[";
+  for (int i = 0; i < 100; ++i) deep += "]";
+  for (const auto& yaml : {wide, deep}) {
+    PropertySet set;
+    Problems problems;
+    load_yaml_text(yaml, "big.yml", kFileRank, set, problems);
+    ASSERT_FALSE(problems.empty());
+    EXPECT_NE(problems.back().message.find("too large once its aliases are expanded"), std::string::npos)
+        << problems.back().message;
+    EXPECT_LE(set.entries().size(), 10'000u);
+  }
+}
+
+TEST(Config, AListOrMapWhereAScalarBelongsIsAnErrorAndItsSecretIsMasked) {
+  const Config c = from_yaml("solace.connector.management.session.client-password: [pw-in-a-list]\nserver.port: {a: 1}\n");
+  const Problems problems = c.validate();
+  ASSERT_EQ(problems.size(), 2u);
+  for (const auto& p : problems) {
+    EXPECT_EQ(p.severity, ConfigProblem::Severity::kError);
+    EXPECT_NE(p.message.find("a list or map where a single value belongs"), std::string::npos);
+    EXPECT_EQ(p.message.find("pw-in-a-list"), std::string::npos);
+  }
+  EXPECT_EQ(c.describe_effective().find("pw-in-a-list"), std::string::npos);
+}
+
 TEST(KeyTable, ReferenceListsEveryKey) {
   const std::string md = reference_markdown();
   for (const auto& spec : key_table()) {

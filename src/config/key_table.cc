@@ -20,6 +20,14 @@ const std::vector<KeySpec> kKeys = {
    "HTTP port of the management API (/actuator/...); 0 picks a free port and logs it."},
   {"server.address", T::kString, "0.0.0.0", {}, {}, {}, false,
    "Address the management API listens on."},
+  {"server.max-http-request-header-size", T::kDataSize, "8KB", 1024, 65536, {}, false,
+   "Longest request line and headers of a management API request (Spring Boot's key); larger: 431. At most 100 headers."},
+  {"server.connection-timeout", T::kDuration, "5s", 100, 60000, {}, false,
+   "How long a client may take to send a request's headers, and its body (each); a new connection's first byte too. Then it is closed."},
+  {"server.max-connections", T::kInt, "512", 1, 10000, {}, false,
+   "Open management API connections in all. One more closes the connection that has waited longest for its next request."},
+  {"server.max-connections-per-address", T::kInt, "128", 1, 10000, {}, false,
+   "Open management API connections from one client address; one more closes that address's longest-waiting connection."},
   {"server.ssl.enabled", T::kBool, "false", {}, {}, {}, false,
    "Serve the management API over HTTPS (TLS 1.2 and newer only) instead of HTTP."},
   {"server.ssl.certificate", T::kString, "", {}, {}, {}, false,
@@ -117,7 +125,7 @@ const std::vector<KeySpec> kKeys = {
    "Binder used by bindings that name none; needed only when several binders are declared."},
   {"spring.cloud.stream.binders.<name>.type", T::kString, "", {}, {}, {}, false,
    "Binder type of binder <name>: file, rabbit or mqtt."},
-  {"spring.cloud.stream.file.bindings.input-<id>.consumer.max-message-size", T::kInt, "16777216", 1, 1073741824, {}, false,
+  {"spring.cloud.stream.file.bindings.input-<id>.consumer.max-message-size", T::kDataSize, "16MB", 1, 1073741824, {}, false,
    "file binder: largest spool file (bytes) taken as a message; a larger one is moved to <spool>/.rejected/ without being read past the limit."},
   {"spring.cloud.stream.rabbit.bindings.input-<id>.consumer.prefetch", T::kInt, "", 1, 65535, {}, false,
    "rabbit binder: unacknowledged messages the broker may push ahead to input <id>; default: the workflow's in-flight window (1, or back-pressure-threshold with publish-async)."},
@@ -318,8 +326,16 @@ std::string duration_bounds_text(const KeySpec& spec) {
   return "";
 }
 
+std::string data_size_text(double bytes) {
+  for (const auto& [unit, factor] : {std::pair{"GB", 1073741824.0}, {"MB", 1048576.0}, {"KB", 1024.0}}) {
+    if (bytes >= factor && std::fmod(bytes, factor) == 0) return number_text(bytes / factor) + unit;
+  }
+  return number_text(bytes) + "B";
+}
+
 std::string bounds_text(const KeySpec& spec) {
   if (spec.type == T::kDuration) return duration_bounds_text(spec);
+  if (spec.type == T::kDataSize && spec.min && spec.max) return data_size_text(*spec.min) + " .. " + data_size_text(*spec.max);
   if (spec.type == T::kEnum) return join(spec.allowed, ", ");
   if (spec.type == T::kBool) return "true, false";
   if (spec.type == T::kLogLevel) return "TRACE, DEBUG, INFO, WARN, ERROR, OFF";
@@ -343,6 +359,7 @@ std::string_view type_name(ValueType type) {
     case T::kEnum: return "enum";
     case T::kList: return "list";
     case T::kDuration: return "duration";
+    case T::kDataSize: return "data size";
     case T::kLogLevel: return "log level";
     case T::kAny: return "any";
   }
@@ -402,6 +419,20 @@ bool parse_duration_ms(const std::string& text, long long& out) {
   return false;
 }
 
+bool parse_data_size(const std::string& text, long long& out) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 15) return false;
+  const long long n = std::stoll(text.substr(0, digits));
+  const std::string unit = canonical_segment(text.substr(digits));
+  static const std::vector<std::pair<std::string, long long>> units = {
+      {"", 1}, {"b", 1}, {"kb", 1LL << 10}, {"mb", 1LL << 20}, {"gb", 1LL << 30}, {"tb", 1LL << 40}};
+  for (const auto& [name, factor] : units) {
+    if (unit == name) return !__builtin_mul_overflow(n, factor, &out);
+  }
+  return false;
+}
+
 std::vector<std::string> split_comma_list(const std::string& text) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -453,6 +484,12 @@ std::optional<std::string> check_value(const KeySpec& spec, const std::string& v
         return "must be a duration such as 500ms, 30s, 2m (a plain number is milliseconds)";
       }
       if (out_of_bounds(static_cast<double>(ms))) return "must be " + duration_bounds_text(spec);
+      break;
+    }
+    case T::kDataSize: {
+      long long bytes;
+      if (!parse_data_size(value, bytes)) return "must be a size such as 512B, 8KB, 16MB (a plain number is bytes)";
+      if (out_of_bounds(static_cast<double>(bytes))) return "must be " + bounds_text(spec);
       break;
     }
     case T::kEnum: {

@@ -12,7 +12,7 @@
 
 namespace mi::config {
 
-enum class ValueType { kString, kBool, kInt, kDouble, kEnum, kList, kDuration, kLogLevel, kAny };
+enum class ValueType { kString, kBool, kInt, kDouble, kEnum, kList, kDuration, kDataSize, kLogLevel, kAny };
 
 struct KeySpec {
   std::string_view pattern;
@@ -52,6 +52,8 @@ bool parse_int(const std::string& text, long long& out);
 bool parse_double(const std::string& text, double& out);
 // Spring durations: "500" (ms), "500ms", "30s", "2m", "1h", "1d".
 bool parse_duration_ms(const std::string& text, long long& out);
+// Spring Boot's DataSize: 512, 512B, 8KB, 16MB, 1GB (KB = 1024 bytes); bounds in bytes.
+bool parse_data_size(const std::string& text, long long& out);
 // "a, b,,c " -> {"a", "b", "c"}: comma-separated lists, items trimmed, empty ones dropped.
 std::vector<std::string> split_comma_list(const std::string& text);
 // Enum values are relaxed too: "Active-Standby" == "active_standby".

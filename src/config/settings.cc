@@ -338,6 +338,10 @@ Settings build_settings(const Config& config, const std::set<std::string>& binde
   s.server_address = config.get_string("server.address");
   s.server_port = static_cast<int>(config.get_int("server.port"));
   s.server_ssl = resolve_server_ssl(config, problems);
+  s.server_max_header_bytes = config.get_data_size("server.max-http-request-header-size");
+  s.server_connection_timeout = Millis{config.get_duration_ms("server.connection-timeout")};
+  s.server_max_connections = static_cast<int>(config.get_int("server.max-connections"));
+  s.server_max_connections_per_address = static_cast<int>(config.get_int("server.max-connections-per-address"));
   s.security_enabled = config.get_bool("solace.connector.security.enabled");
   s.users = resolve_users(config, problems);
 

@@ -109,6 +109,10 @@ struct Settings {
   std::string server_address;
   int server_port = 8090;
   ServerSslSettings server_ssl;
+  long long server_max_header_bytes = 8192;
+  Millis server_connection_timeout{5000};
+  int server_max_connections = 512;
+  int server_max_connections_per_address = 128;
   bool security_enabled = true;
   std::vector<UserSettings> users;
 

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "binders/file/directory.h"
+#include "config/key_table.h"
 #include "common/logging.h"
 
 namespace mi::binders {
@@ -131,9 +132,12 @@ class FileInput final : public workflow::InputBinding {
   }
 
  private:
+  // consumer.max-message-size, checked against the key table (a data size: 16MB) before this runs.
   static std::size_t max_message_size(const config::BindingSettings& s) {
+    long long bytes = 0;
     auto it = s.options.find("consumer.maxmessagesize");
-    return it == s.options.end() ? kDefaultMaxMessageBytes : static_cast<std::size_t>(std::stoull(it->second));
+    if (it == s.options.end() || !config::parse_data_size(it->second, bytes) || bytes <= 0) return kDefaultMaxMessageBytes;
+    return static_cast<std::size_t>(bytes);
   }
 
   // Opens the directory anew (a replaced spool is noticed) and lists what can be delivered,
