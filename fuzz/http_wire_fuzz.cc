@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/manual_clock.h"
+#include "common/clock.h"
 #include "fuzz_support.h"
 #include "leader/leader_election.h"
 #include "management/http_server.h"
@@ -29,12 +31,14 @@ namespace {
 using namespace mi;
 
 constexpr const char* kConfig = R"(
+spring.lifecycle.timeout-per-shutdown-phase: 1s
 solace.connector.security.users:
   - {name: reader, password: read-pw-S3cr3tM4rk}
   - {name: admin, password: admin-pw-S3cr3tM4rk, roles: admin}
 )";
 
-// One server for the whole run, as in the binary: standalone, no workflows.
+// One server for the whole run, as in the binary: standalone, no workflows, real time (a
+// stop waits for its workflow up to timeout-per-shutdown-phase, by the clock).
 struct Served {
   Served() {
     config::PropertySet properties;
@@ -43,7 +47,7 @@ struct Served {
     const config::Config config(std::move(properties));
     settings = config::build_settings(config, {}, problems);
     if (config::has_errors(problems)) fuzz::fail("the fixed configuration of the http_wire target is invalid");
-    workflows = std::make_unique<workflow::WorkflowManager>(settings.workflows, registry, clock, Millis{100});
+    workflows = std::make_unique<workflow::WorkflowManager>(settings.workflows, registry, clock, settings.shutdown_timeout);
     leader = std::make_unique<leader::LeaderElection>(settings.mode, settings.fail_over, *workflows, clock);
     leader->request(leader::LeaderState::kActive, 1);
     leader->process_pending();
@@ -56,7 +60,7 @@ struct Served {
 
   config::Settings settings;
   workflow::BinderRegistry registry;
-  mi::testing::ManualClock clock;
+  Clock& clock = SystemClock::instance();
   std::unique_ptr<workflow::WorkflowManager> workflows;
   std::unique_ptr<leader::LeaderElection> leader;
   std::unique_ptr<management::ManagementApi> api;
@@ -94,6 +98,21 @@ void check_responses(std::string_view wire, bool input_has_marker) {
   }
 }
 
+// libFuzzer's timer signal (-timeout) interrupts system calls: a connect interrupted by it
+// goes on in the background, so wait for it and read its outcome.
+bool connect_through_signals(int fd, const sockaddr_in& address) {
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) return true;
+  if (errno != EINTR) return false;
+  pollfd p{fd, POLLOUT, 0};
+  while (::poll(&p, 1, 5000) < 0 && errno == EINTR) {
+  }
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return false;
+  errno = error;
+  return error == 0;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -104,14 +123,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(served.port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    fuzz::fail("cannot connect to the server");
+  if (fd < 0 || !connect_through_signals(fd, address)) {
+    fuzz::fail(std::string("cannot connect to the server: ") + std::strerror(errno));
   }
   // Inputs are small enough for the socket buffer; the server may close early (a refused
   // request), which is fine.
   size_t sent = 0;
   while (sent < size) {
     const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
@@ -122,10 +142,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     pollfd p{fd, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      fuzz::fail("the server neither answered nor closed within 5 s");
-    }
+    if (left.count() <= 0) fuzz::fail("the server neither answered nor closed within 5 s");
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) fuzz::fail("the server neither answered nor closed within 5 s");
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // closed (or reset after a refusal)
     wire.append(buf, static_cast<size_t>(n));
   }
