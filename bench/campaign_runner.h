@@ -51,8 +51,9 @@ class CampaignRunner {
   virtual std::unique_ptr<amqp::RabbitConnection> connect_for_load(int& cursor) = 0;
   // Runs the body of a load thread where its connections reach the brokers.
   virtual void in_load_network(const std::function<void()>& body) { body(); }
-  // `rabbitmqctl -q list_consumers queue_name consumer_tag active --no-table-headers`, or
-  // nothing when the broker's view is no evidence right now (e.g. a broker is down).
+  // The management queue's consumers, a line "mgmt\t<consumer tag>\ttrue|false" each (the
+  // form of `rabbitmqctl -q list_consumers queue_name consumer_tag active --no-table-headers`),
+  // or nothing when the broker's view is no evidence right now (e.g. a broker is down).
   virtual std::optional<std::string> list_consumers() = 0;
   // Faults that are not about one instance process (the runner injects those itself).
   // Sets f.at_ms, and f.target when it targets the node of an instance.

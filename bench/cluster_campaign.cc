@@ -85,15 +85,15 @@ class ClusterCampaign final : public CampaignRunner {
     throw std::runtime_error("no node accepts connections");
   }
   void in_load_network(const std::function<void()>& body) override { cluster_.in_hub(body); }
+  // The management queue's consumers as its Raft leader holds them (rabbitmqctl's
+  // list_consumers reads per-node metrics that stay empty long after a restart or a cut).
   // While a node is cut off or down, the others' view of its consumers is stale by design
-  // (they keep them until the node is declared down), so there is no sample then. (So far
-  // RabbitMQ 3.10 has listed the data queues' consumers here and then timed out on the
-  // management queue's, which leaves no sample either; see the README.)
+  // (they keep them until the node is declared down), so there is no sample then.
   std::optional<std::string> list_consumers() override {
     for (const auto& i : impaired_) {
       if (i) return std::nullopt;
     }
-    return cluster_.ctl(0, "-q list_consumers queue_name consumer_tag active --no-table-headers");
+    return cluster_.queue_consumers(0, "mgmt");
   }
   void inject_environment_fault(FaultRecord& f) override {
     if (f.planned.type == FaultType::kQueueRecreate) {

@@ -56,7 +56,7 @@ class HttpServer {
   // Closes every connection at once (no waiting for clients) and joins the threads.
   void stop();
 
-  struct Impl;
+  struct Impl;  // public only so that the connections in http_server.cc can name it
 
  private:
   std::unique_ptr<Impl> impl_;

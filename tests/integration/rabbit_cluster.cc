@@ -232,6 +232,17 @@ std::string RabbitCluster::ctl(int node, const std::string& args) const {
       .second;
 }
 
+std::string RabbitCluster::queue_consumers(int node, const std::string& queue) const {
+  // A quorum queue's Ra cluster is named <url-encoded vhost>_<queue>; for vhost / "%2F_".
+  // rabbit_fifo:query_consumers/1 maps {Tag, ChannelPid} to a tuple whose 5th element says
+  // whether that consumer is the active one.
+  return ctl(node, "-q eval 'case ra:leader_query({list_to_atom(\"%2F_" + queue +
+                       "\"), node()}, fun rabbit_fifo:query_consumers/1) of "
+                       "{ok, {_, Cs}, _} -> lists:foreach(fun({{Tag, _}, V}) -> io:format(\"" + queue +
+                       "\\t~s\\t~s~n\", [Tag, element(5, V)]) end, maps:to_list(Cs)); "
+                       "Other -> io:format(\"no answer: ~p~n\", [Other]) end.'");
+}
+
 std::unique_ptr<Process> RabbitCluster::spawn(int node, const std::string& binary, const std::vector<std::string>& args,
                                               const fs::path& cwd, const fs::path& log) const {
   std::vector<std::string> full = {"netns", "exec", netns(node), binary};

@@ -56,6 +56,13 @@ class RabbitCluster {
   // after 30 s (some commands wait for every node, also one that is cut off).
   std::string ctl(int node, const std::string& args) const;
 
+  // The consumers of quorum queue `queue` (vhost /) as its Raft leader's state holds them,
+  // asked through `node`: one line "<queue>\t<consumer tag>\ttrue|false" each, true for the
+  // single active consumer, or a line "no answer: ..." when no leader answered. Unlike
+  // `rabbitmqctl list_consumers` (per-node metrics that RabbitMQ 3.10 left empty for a
+  // minute and more after a restart or a partition), this is the queue's own replicated view.
+  std::string queue_consumers(int node, const std::string& queue) const;
+
   // Starts `binary` inside the node's namespace (as root, like the instances under test).
   std::unique_ptr<Process> spawn(int node, const std::string& binary, const std::vector<std::string>& args,
                                  const std::filesystem::path& cwd, const std::filesystem::path& log) const;

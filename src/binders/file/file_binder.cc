@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "binders/file/directory.h"
-#include "config/key_table.h"
 #include "common/logging.h"
+#include "config/key_table.h"
 
 namespace mi::binders {
 namespace fs = std::filesystem;
