@@ -106,6 +106,22 @@ TEST_F(Https, ServesWithItsCertificateToClientsThatTrustItsCa) {
   EXPECT_EQ(plain.stdout_text.find("\"status\""), std::string::npos);
 }
 
+TEST_F(Https, OnlyTls12AndNewerAreSpoken) {
+  start(ssl_args());
+  // SECLEVEL=0 lets the client offer TLS 1.1, so a refusal is the server's own alert.
+  const auto handshake = [&](const std::string& version) {
+    return run_to_completion("/usr/bin/timeout",
+                             {"5", "/usr/bin/openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port),
+                              "-" + version, "-cipher", "DEFAULT:@SECLEVEL=0"},
+                             dir->path())
+        .output;
+  };
+  const std::string old = handshake("tls1_1");
+  EXPECT_NE(old.find("alert protocol version"), std::string::npos) << old;
+  const std::string current = handshake("tls1_2");
+  EXPECT_NE(current.find("Protocol  : TLSv1.2"), std::string::npos) << current;
+}
+
 TEST_F(Https, ClientAuthNeedRefusesClientsWithoutAGoodCertificate) {
   start(ssl_args("need"));
   const std::string ca = certificates->path("ca.pem");
