@@ -10,6 +10,16 @@ if(MI_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# The tsan preset: ThreadSanitizer (clang), plus clang's static lock analysis of the
+# GUARDED_BY/REQUIRES annotations (common/thread_annotations.h), both as errors.
+if(MI_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
+if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  list(APPEND MI_WARNINGS -Wthread-safety)
+endif()
+
 # mi_library(NAME SOURCES ... DEPS ...): static library `mi_<NAME>`, includes rooted at src/.
 function(mi_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})

@@ -38,6 +38,18 @@ struct Argument {
 RabbitConnection::RabbitConnection(const config::BrokerAddress& address,
                                    const config::SessionSettings& settings, Millis rpc_timeout) {
   conn_ = amqp_new_connection();
+  try {
+    connect(address, settings, rpc_timeout);
+  } catch (...) {
+    // The destructor does not run for a constructor that throws.
+    amqp_destroy_connection(conn_);
+    conn_ = nullptr;
+    throw;
+  }
+}
+
+void RabbitConnection::connect(const config::BrokerAddress& address, const config::SessionSettings& settings,
+                               Millis rpc_timeout) {
   amqp_socket_t* socket = nullptr;
   if (address.scheme == "amqps") {
     socket = amqp_ssl_socket_new(conn_);
@@ -84,9 +96,21 @@ RabbitConnection::RabbitConnection(const config::BrokerAddress& address,
       throw RabbitError(close->reply_code, "login to " + address.display() + " as '" + settings.username +
                                                "' refused: " + bytes(close->reply_text));
     }
+    const int status = login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION ? login.library_error : 0;
+    if (status == AMQP_STATUS_TIMEOUT || status == AMQP_STATUS_HEARTBEAT_TIMEOUT) {
+      // The TCP connection was accepted, but nothing answered the AMQP handshake: a hung
+      // broker, or a load balancer with nothing behind it. No credentials were judged.
+      throw RabbitError(0, address.display() + " accepted the connection but did not answer the AMQP handshake within " +
+                               std::to_string(std::max(rpc_timeout, Millis{5000}).count()) + " ms");
+    }
+    if (status != 0 && status != AMQP_STATUS_CONNECTION_CLOSED && status != AMQP_STATUS_SOCKET_ERROR &&
+        status != AMQP_STATUS_SOCKET_CLOSED) {
+      throw RabbitError(0, "AMQP handshake with " + address.display() + " failed: " + amqp_error_string2(status));
+    }
     // RabbitMQ closes the socket on bad credentials before it answers.
     throw RabbitError(403, "login to " + address.display() + " as '" + settings.username + "' on vhost '" +
-                               settings.vhost + "' failed (wrong user or password, or no access to the vhost)");
+                               settings.vhost + "' failed: the broker closed the connection (wrong user or password, "
+                               "or no access to the vhost)");
   }
   open_channel();
 }

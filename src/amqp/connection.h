@@ -120,6 +120,9 @@ class RabbitConnection {
   void check_reply(amqp_rpc_reply_t reply, const std::string& what);
   void open_channel();
 
+  // The constructor's work: opens the socket, logs in and opens the channel.
+  void connect(const config::BrokerAddress& address, const config::SessionSettings& settings, Millis rpc_timeout);
+
   amqp_connection_state_t conn_ = nullptr;
   amqp_channel_t channel_ = 0;
   unsigned long long next_publish_tag_ = 1;  // publisher-confirm sequence on this channel

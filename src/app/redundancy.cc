@@ -8,6 +8,7 @@ Redundancy::Redundancy(leader::LeaderElection& leader, std::unique_ptr<session::
     : leader_(leader), session_(std::move(session)) {}
 
 Redundancy::~Redundancy() {
+  std::lock_guard lock(yield_mutex_);
   if (yield_thread_.joinable()) yield_thread_.join();
 }
 
@@ -17,15 +18,22 @@ void Redundancy::start() {
 }
 
 void Redundancy::shutdown() {
-  if (yield_thread_.joinable()) yield_thread_.join();
+  {
+    // A yield under way ends by itself (it waits for standby, then yields the flow).
+    std::lock_guard lock(yield_mutex_);
+    shutting_down_ = true;
+    if (yield_thread_.joinable()) yield_thread_.join();
+  }
   leader_.shutdown();             // workflows stopped, state standby
   if (session_) session_->release();  // only now can a standby take over: no overlap
 }
 
 bool Redundancy::request_yield() {
   if (!session_ || leader_.status().state != leader::LeaderState::kActive) return false;
+  std::lock_guard lock(yield_mutex_);
+  if (shutting_down_) return false;
   if (yielding_.exchange(true)) return true;  // already under way
-  if (yield_thread_.joinable()) yield_thread_.join();
+  if (yield_thread_.joinable()) yield_thread_.join();  // the previous yield, finished
   yield_thread_ = std::thread([this] {
     leader_.request(leader::LeaderState::kStandby);
     wait_until_standby();

@@ -3,6 +3,7 @@
 // and orders hand-overs: workflows stop first, the flow is given up after.
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "config/settings.h"
@@ -33,8 +34,11 @@ class Redundancy final : public session::SessionListener {
 
   leader::LeaderElection& leader_;
   std::unique_ptr<session::ManagementSession> session_;
-  std::atomic<bool> yielding_{false};
-  std::thread yield_thread_;
+  std::atomic<bool> yielding_{false};  // read by the session's thread in flow_active
+  // request_yield runs on the HTTP handler threads, shutdown on the main thread.
+  std::mutex yield_mutex_;
+  bool shutting_down_ = false;  // guarded by yield_mutex_: no yield starts after shutdown
+  std::thread yield_thread_;    // guarded by yield_mutex_
 };
 
 }  // namespace mi::app

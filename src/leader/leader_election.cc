@@ -8,6 +8,7 @@ std::string_view to_string(LeaderState state) {
   return state == LeaderState::kActive ? "active" : "standby";
 }
 
+
 LeaderElection::LeaderElection(config::LeaderMode mode, BackoffPolicy fail_over,
                                WorkflowControl& workflows, Clock& clock, const FencingGate* gate)
     : mode_(mode), fail_over_(fail_over), workflows_(workflows), clock_(clock), gate_(gate) {
@@ -56,23 +57,71 @@ LeaderStatus LeaderElection::status() const {
           last_change_, epoch_, term_started_};
 }
 
+CommandResult LeaderElection::command(int id, WorkflowCommand command, Millis queue_wait) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) return {CommandResult::Code::kShuttingDown, "the instance is shutting down"};
+  auto pending = std::make_shared<PendingCommand>(PendingCommand{id, command, false, std::nullopt});
+  commands_.push_back(pending);
+  cv_.notify_all();
+  const bool taken = command_done_.wait_for(lock, queue_wait, [&] { return pending->taken; });
+  if (!taken) {
+    std::erase(commands_, pending);
+    return {CommandResult::Code::kBusy, "not carried out: the instance was busy changing its state for " +
+                                            std::to_string(queue_wait.count()) + " ms; try again"};
+  }
+  // Once taken up it ends within a workflow's stop timeout.
+  command_done_.wait(lock, [&] { return pending->result.has_value(); });
+  return *pending->result;
+}
+
 void LeaderElection::process_pending() {
   std::unique_lock lock(mutex_);
-  while (wanted_ != state_) {
-    transition(wanted_, lock);
+  while (wanted_ != state_ || !commands_.empty()) {
+    if (wanted_ != state_) {
+      transition(wanted_, lock);
+    } else {
+      run_command(lock);
+    }
   }
 }
 
 void LeaderElection::run_worker() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    cv_.wait(lock, [this] { return wanted_ != state_ || stopping_; });
+    cv_.wait(lock, [this] { return wanted_ != state_ || stopping_ || !commands_.empty(); });
+    // A change of state comes before the commands that wait: they are checked against the
+    // state it leads to.
     if (wanted_ != state_) {
       transition(wanted_, lock);
       continue;
     }
+    if (!commands_.empty()) {
+      run_command(lock);
+      continue;
+    }
     if (stopping_) return;
   }
+}
+
+void LeaderElection::run_command(std::unique_lock<std::mutex>& lock) {
+  auto pending = commands_.front();
+  commands_.pop_front();
+  pending->taken = true;
+  command_done_.notify_all();
+  const bool starts = pending->command == WorkflowCommand::kStart || pending->command == WorkflowCommand::kResume;
+  const bool fenced = gate_ && !gate_->allows(clock_.now());
+  CommandResult result;
+  if (stopping_) {
+    result = {CommandResult::Code::kShuttingDown, "the instance is shutting down"};
+  } else if (starts && (state_ != LeaderState::kActive || fenced)) {
+    result = {CommandResult::Code::kStandby, "this instance is standby; only the active instance runs workflows"};
+  } else {
+    lock.unlock();
+    result = workflows_.change_workflow(pending->id, pending->command);
+    lock.lock();
+  }
+  pending->result = std::move(result);
+  command_done_.notify_all();
 }
 
 bool LeaderElection::transition(LeaderState target, std::unique_lock<std::mutex>& lock) {
@@ -82,7 +131,14 @@ bool LeaderElection::transition(LeaderState target, std::unique_lock<std::mutex>
             target == LeaderState::kActive ? "starting" : "stopping");
   auto reversed = [this, target] { return wanted_ != target; };
   bool completed = true;
-  for (int id : workflows_.enabled_workflows()) {
+  const std::vector<int> enabled = workflows_.enabled_workflows();
+  if (target == LeaderState::kStandby) {
+    // All wind down at once; the loop below then waits for each.
+    lock.unlock();
+    for (int id : enabled) workflows_.request_stop_workflow(id);
+    lock.lock();
+  }
+  for (int id : enabled) {
     for (int attempt = 1; completed && attempt <= fail_over_.max_attempts; ++attempt) {
       if (attempt > 1 &&
           clock_.wait_for(lock, cv_, fail_over_.delay_before_attempt(attempt), reversed)) {

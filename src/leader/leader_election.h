@@ -8,7 +8,14 @@
 // the new state whatever the workflows did (the spec's rule). A request that arrives while a
 // change is under way is kept; if it reverses the change, the back-off of the change in
 // progress is cut short so the instance does not keep workflows running longer than needed.
+//
+// The worker thread is the one owner of every workflow state change: the management API
+// hands its commands to command(), and the worker carries them out between changes of state,
+// in the order they came, checking that the instance is active at that moment. Nothing else
+// starts or stops a workflow, so a command never races a failover.
 #include <condition_variable>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -51,6 +58,10 @@ class LeaderElection {
   // Becomes standby (stopping the workflows) and ends the worker.
   void shutdown();
 
+  // Has the worker carry out `command` on workflow `id`; thread-safe. Waits up to `queue_wait`
+  // for the worker to take it up (kBusy if it did not: nothing was done), then until it is done.
+  CommandResult command(int id, WorkflowCommand command, Millis queue_wait);
+
   // The state the API and metrics report. Active only while the fencing gate is open too:
   // when the lease has run out the workflows are already fenced, and another instance may be
   // active, before the session thread has noticed and the worker has stopped them.
@@ -60,7 +71,15 @@ class LeaderElection {
   void process_pending();
 
  private:
+  struct PendingCommand {
+    int id;
+    WorkflowCommand command;
+    bool taken = false;  // the worker is carrying it out
+    std::optional<CommandResult> result;
+  };
   void run_worker();
+  // Pops and carries out the oldest command; `lock` holds mutex_ on entry and exit.
+  void run_command(std::unique_lock<std::mutex>& lock);
   // Returns false if cut short because the wanted state changed meanwhile.
   bool transition(LeaderState target, std::unique_lock<std::mutex>& lock);
 
@@ -72,6 +91,8 @@ class LeaderElection {
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
+  std::condition_variable command_done_;
+  std::deque<std::shared_ptr<PendingCommand>> commands_;
   LeaderState state_ = LeaderState::kStandby;
   LeaderState wanted_ = LeaderState::kStandby;
   bool changing_ = false;

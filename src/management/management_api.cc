@@ -209,36 +209,27 @@ HttpResponse ManagementApi::workflow_command(const HttpRequest& request, int id)
     return error(400, std::string("body needs \"state\": one of ") + kAllowed, path);
   }
   const std::string wanted = body["state"].get<std::string>();
-  workflow::Workflow& w = *context_.workflows->find(id);
-  const bool active = context_.leader->status().state == leader::LeaderState::kActive;
-  if ((wanted == "STARTED" || wanted == "RESUMED") && (!active || !w.settings().enabled)) {
-    return error(409, !active ? "this instance is standby; only the active instance runs workflows"
-                              : "workflow " + std::to_string(id) +
-                                    " is disabled (solace.connector.workflows." + std::to_string(id) +
-                                    ".enabled=false)",
-                 path);
+  using leader::WorkflowCommand;
+  std::optional<WorkflowCommand> command;
+  for (auto c : {WorkflowCommand::kStart, WorkflowCommand::kStop, WorkflowCommand::kPause, WorkflowCommand::kResume}) {
+    if (wanted == leader::to_string(c)) command = c;
   }
-  bool ok = false;
-  if (wanted == "STARTED") {
-    ok = w.start();
-  } else if (wanted == "STOPPED") {
-    ok = w.stop(context_.settings->shutdown_timeout);
-  } else if (wanted == "PAUSED") {
-    ok = w.pause();
-  } else if (wanted == "RESUMED") {
-    ok = w.resume();
-  } else {
-    return error(400, "state '" + wanted + "' is not one of " + kAllowed, path);
-  }
-  if (!ok) {
-    const std::string reason = w.last_error().empty()
-                                   ? "workflow is " + std::string(workflow::to_string(w.state()))
-                                   : w.last_error();
-    return error(409, "cannot change workflow " + std::to_string(id) + " to " + wanted + ": " + reason,
-                 path);
+  if (!command) return error(400, "state '" + wanted + "' is not one of " + kAllowed, path);
+  // The leader's thread carries it out (it owns every change of a workflow's state); a change
+  // of leadership under way is waited for up to the shutdown timeout.
+  const auto result = context_.leader->command(id, *command, context_.settings->shutdown_timeout);
+  using Code = leader::CommandResult::Code;
+  switch (result.code) {
+    case Code::kDone: break;
+    case Code::kNotFound: return error(404, result.message, path);
+    case Code::kBusy:
+    case Code::kShuttingDown: return error(503, result.message, path);
+    case Code::kDisabled:
+    case Code::kStandby:
+    case Code::kRefused: return error(409, result.message, path);
   }
   logger("management")->info("workflow {} set to {} through the management API", id, wanted);
-  return json_response(200, workflow_json(w));
+  return json_response(200, workflow_json(*context_.workflows->find(id)));
 }
 
 }  // namespace mi::management

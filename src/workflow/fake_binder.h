@@ -1,7 +1,9 @@
 #pragma once
 // An in-memory binder for unit tests: the input is a queue the test fills, the output
 // records what it stored and can be told to fail.
+#include <atomic>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -20,7 +22,9 @@ struct FakeBroker {
   bool dead_letter_enabled = false;     // the input has a dead-letter destination
   std::vector<Message> dead_letters;
   std::vector<std::size_t> batch_sizes;  // of every send_batch call
-  bool fail_open = false;
+  std::atomic<bool> fail_open{false};   // the input's open throws
+  std::atomic<int> open_attempts{0};    // of the input
+  std::function<void()> on_open;        // runs in the output's open (set before start)
   int rejects = 0;
 };
 
@@ -28,6 +32,7 @@ class FakeInput final : public InputBinding {
  public:
   explicit FakeInput(FakeBroker& b) : broker_(b) {}
   void open() override {
+    ++broker_.open_attempts;
     if (broker_.fail_open) throw BindingError("fake input cannot open");
   }
   std::optional<Delivery> receive(Millis) override {
@@ -76,7 +81,9 @@ class FakeInput final : public InputBinding {
 class FakeOutput final : public OutputBinding {
  public:
   explicit FakeOutput(FakeBroker& b) : broker_(b) {}
-  void open() override {}
+  void open() override {
+    if (broker_.on_open) broker_.on_open();
+  }
   void send(const Message& m, const FencingGate*) override {
     std::lock_guard lock(broker_.mutex);
     if (broker_.output_failures_to_inject > 0) {

@@ -28,6 +28,7 @@ Workflow::Workflow(config::WorkflowSettings settings, const BinderRegistry& regi
     : settings_(std::move(settings)), registry_(registry), clock_(clock), gate_(gate) {}
 
 Workflow::~Workflow() {
+  std::lock_guard control(control_mutex_);
   {
     std::lock_guard lock(mutex_);
     stop_requested_ = true;
@@ -39,44 +40,65 @@ Workflow::~Workflow() {
 }
 
 bool Workflow::start() {
+  std::lock_guard control(control_mutex_);
   std::unique_lock lock(mutex_);
-  if (state_ == WorkflowState::kRunning || state_ == WorkflowState::kPaused) return true;
+  const bool on = state_ == WorkflowState::kRunning || state_ == WorkflowState::kPaused;
+  if (on && !stop_requested_) return true;
   if (!worker_done_) {
+    // Still winding down after request_stop() or a stop that timed out: the caller retries.
     last_error_ = "the previous run has not stopped yet";
     return false;
   }
+  lock.unlock();
   if (worker_.joinable()) worker_.join();
+  // The previous run's bindings, if a stop was asked for but not waited on.
+  if (input_) input_->close();
+  if (output_) output_->close();
   Binder* in_binder = registry_.find(settings_.input.binder_type);
   Binder* out_binder = registry_.find(settings_.output.binder_type);
+  std::unique_ptr<InputBinding> input;
+  std::unique_ptr<OutputBinding> output;
+  std::string failure;
   if (!in_binder || !out_binder) {
-    record_error("binder type '" + (in_binder ? settings_.output.binder_type : settings_.input.binder_type) +
-                 "' is not available");
+    failure = "binder type '" + (in_binder ? settings_.output.binder_type : settings_.input.binder_type) +
+              "' is not available";
+  } else {
+    try {
+      input = in_binder->create_input(settings_.input);
+      output = out_binder->create_output(settings_.output);
+    } catch (const std::exception& e) {
+      failure = std::string("cannot start: ") + e.what();
+    }
+  }
+  lock.lock();
+  if (!failure.empty()) {
+    record_error(failure);
     return false;
   }
-  try {
-    input_ = in_binder->create_input(settings_.input);
-    output_ = out_binder->create_output(settings_.output);
-    output_->open();
-    input_->open();
-  } catch (const std::exception& e) {
-    if (input_) input_->close();
-    if (output_) output_->close();
-    input_.reset();
-    output_.reset();
-    record_error(std::string("cannot start: ") + e.what());
-    return false;
-  }
+  // The worker is not running: nothing else touches the bindings until it is started.
+  input_ = std::move(input);
+  output_ = std::move(output);
   stop_requested_ = false;
   worker_done_ = false;
   last_error_.clear();
+  input_down_ = true;  // until the worker has opened them: health says RECONNECTING meanwhile
+  output_down_ = true;
   state_ = WorkflowState::kRunning;
   worker_ = std::thread([this] { run(); });
-  logger("workflow")->info("workflow {} started ({} -> {})", settings_.id,
-                           settings_.input.destination, settings_.output.destination);
   return true;
 }
 
+void Workflow::request_stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ == WorkflowState::kStopped) return;
+    stop_requested_ = true;
+  }
+  cv_.notify_all();
+}
+
 bool Workflow::stop(Millis timeout) {
+  std::lock_guard control(control_mutex_);
   std::unique_lock lock(mutex_);
   if (state_ == WorkflowState::kStopped) return true;
   stop_requested_ = true;
@@ -89,17 +111,21 @@ bool Workflow::stop(Millis timeout) {
   }
   lock.unlock();
   if (worker_.joinable()) worker_.join();
-  lock.lock();
+  // The worker has ended: the bindings are this thread's alone.
   if (input_) input_->close();
   if (output_) output_->close();
   input_.reset();
   output_.reset();
+  input_down_ = false;
+  output_down_ = false;
+  lock.lock();
   state_ = WorkflowState::kStopped;
   logger("workflow")->info("workflow {} stopped", settings_.id);
   return true;
 }
 
 bool Workflow::pause() {
+  std::lock_guard control(control_mutex_);
   std::lock_guard lock(mutex_);
   if (state_ == WorkflowState::kPaused) return true;
   if (state_ != WorkflowState::kRunning) return false;
@@ -110,6 +136,7 @@ bool Workflow::pause() {
 }
 
 bool Workflow::resume() {
+  std::lock_guard control(control_mutex_);
   std::lock_guard lock(mutex_);
   if (state_ == WorkflowState::kRunning) return true;
   if (state_ != WorkflowState::kPaused) return false;
@@ -182,7 +209,43 @@ void Workflow::settle(const Delivery& delivery, bool acknowledge) {
   }
 }
 
+bool Workflow::open_bindings() {
+  Millis delay = settings_.retry.initial_interval;
+  bool failed_before = false;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stop_requested_) return false;
+    }
+    const bool output_side = output_down_.load();
+    try {
+      if (output_side) {
+        output_->open();
+        output_down_ = false;
+      }
+      input_->open();
+      input_down_ = false;
+      logger("workflow")->info("workflow {} started ({} -> {}){}", settings_.id, settings_.input.destination,
+                               settings_.output.destination, failed_before ? " after its bindings could be opened" : "");
+      return true;
+    } catch (const std::exception& e) {
+      failed_before = true;
+      std::lock_guard lock(mutex_);
+      record_error(std::string("cannot open the ") + (output_side ? "output" : "input") + ", trying again in " +
+                   std::to_string(delay.count()) + " ms: " + e.what());
+    }
+    if (!wait_unless_stopping(delay)) return false;
+    delay = next_delay(delay);
+  }
+}
+
 void Workflow::run() {
+  if (!open_bindings()) {
+    std::lock_guard lock(mutex_);
+    worker_done_ = true;
+    cv_.notify_all();
+    return;
+  }
   // Broker outages (either side) and poison messages back off the same way, so neither a
   // dead broker nor a message that can never be delivered makes the worker spin.
   Millis outage_delay = settings_.retry.initial_interval;

@@ -1,7 +1,14 @@
 #pragma once
-// One workflow: a worker thread that takes messages from its input binding (up to the
-// in-flight window at a time), hands them to its output binding and acknowledges each at the
-// input only after the output stored it. Inputs are settled in the order they were received.
+// One workflow: a worker thread that opens both bindings, then takes messages from its input
+// binding (up to the in-flight window at a time), hands them to its output binding and
+// acknowledges each at the input only after the output stored it. Inputs are settled in the
+// order they were received.
+//
+// Threads: the commands (start, request_stop, stop, pause, resume) may come from any thread;
+// they are serialized by control_mutex_ (the caller is normally the leader's thread, which owns
+// every state change). Readers (state, last_error, counters, reconnecting) take only mutex_,
+// which is never held while a binding does I/O, so the management API answers at once even
+// while a broker hangs.
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -46,10 +53,18 @@ class Workflow {
   int id() const { return settings_.id; }
   const config::WorkflowSettings& settings() const { return settings_; }
 
-  // Opens both bindings and starts the worker. False, with last_error(), if that fails.
+  // Creates the bindings and starts the worker, which opens them (output first) in its own
+  // thread: start() returns at once, and while a binding cannot be opened (a broker that is
+  // down or hangs) the workflow is running and reconnecting(), and the worker tries again
+  // with the retry back-off. False, with last_error(), only if no worker could be started
+  // (no such binder type, a binding that cannot be created, a previous run still stopping).
   bool start();
-  // Lets the worker finish the message in hand, then closes the bindings. False if the
-  // worker did not finish within `timeout` (state becomes unknown; stop can be retried).
+  // Asks the worker to wind down and returns at once; stop() then waits for it. Lets the
+  // caller stop several workflows at the same time.
+  void request_stop();
+  // Lets the worker finish the message in hand (or an open in progress, bounded by the
+  // binder's connect timeout), then closes the bindings. False if the worker did not finish
+  // within `timeout` (state becomes unknown; stop can be retried).
   bool stop(Millis timeout);
   bool pause();   // running -> paused: takes no new input; false in any other state
   bool resume();  // paused -> running
@@ -68,6 +83,9 @@ class Workflow {
     SteadyTime taken;
   };
   void run();
+  // Worker: opens the output, then the input, until both are open (true) or a stop is asked
+  // for (false). Failures are reported through set_down() and retried with back-off.
+  bool open_bindings();
   // Sends one batch and settles every message of it; returns false if the output is down.
   bool process(std::vector<InHand>& batch);
   // The output refused `in_hand`: retries with back-off, then dead-letters or hands it back.
@@ -87,7 +105,8 @@ class Workflow {
   Clock& clock_;
   const FencingGate* gate_;
 
-  mutable std::mutex mutex_;
+  std::mutex control_mutex_;  // held by start/stop/pause/resume, never by a reader
+  mutable std::mutex mutex_;  // guards the fields below up to worker_; never held during I/O
   std::condition_variable cv_;
   WorkflowState state_ = WorkflowState::kStopped;
   bool stop_requested_ = false;

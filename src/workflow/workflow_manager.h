@@ -1,6 +1,7 @@
 #pragma once
 // All workflows of this instance, by id. The leader-election state machine drives them
-// through leader::WorkflowControl; the management API reads and steers them directly.
+// through leader::WorkflowControl, operators' commands included (LeaderElection::command);
+// the management API only reads them here.
 #include <memory>
 #include <vector>
 
@@ -19,6 +20,8 @@ class WorkflowManager final : public leader::WorkflowControl {
   std::vector<int> enabled_workflows() const override;
   bool start_workflow(int id) override;
   bool stop_workflow(int id) override;
+  void request_stop_workflow(int id) override;
+  leader::CommandResult change_workflow(int id, leader::WorkflowCommand command) override;
 
   Workflow* find(int id) const;
   const std::vector<std::unique_ptr<Workflow>>& all() const { return workflows_; }

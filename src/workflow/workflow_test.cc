@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <future>
 #include <thread>
 
 #include "common/manual_clock.h"
@@ -81,10 +82,10 @@ TEST_F(WorkflowTest, UnavailableOutputKeepsMessageAtInputAndRetriesWithBackOff) 
   EXPECT_EQ(w.counters().failed, 3u);
   EXPECT_FALSE(w.reconnecting());  // the output is back
   // The worker waited between attempts, doubling the wait each time.
-  ASSERT_GE(clock.waits.size(), 3u);
-  EXPECT_EQ(clock.waits[0], Millis{100});
-  EXPECT_EQ(clock.waits[1], Millis{200});
-  EXPECT_EQ(clock.waits[2], Millis{400});
+  ASSERT_GE(clock.waits().size(), 3u);
+  EXPECT_EQ(clock.waits()[0], Millis{100});
+  EXPECT_EQ(clock.waits()[1], Millis{200});
+  EXPECT_EQ(clock.waits()[2], Millis{400});
 }
 
 TEST_F(WorkflowTest, ReportsReconnectingWhileTheOutputIsDown) {
@@ -92,8 +93,8 @@ TEST_F(WorkflowTest, ReportsReconnectingWhileTheOutputIsDown) {
   Workflow w(fake_settings(1), registry, clock);
   put("m");
   ASSERT_TRUE(w.start());
-  EXPECT_TRUE(eventually([&] { return w.reconnecting(); }));
-  EXPECT_NE(w.last_error().find("output unavailable"), std::string::npos);
+  EXPECT_TRUE(eventually([&] { return w.last_error().find("output unavailable") != std::string::npos; }));
+  EXPECT_TRUE(w.reconnecting());
   w.stop(Millis{2000});
   std::lock_guard lock(broker.mutex);
   EXPECT_TRUE(broker.acked.empty());
@@ -114,10 +115,10 @@ TEST_F(WorkflowTest, RefusedMessageIsRetriedThenHandedBackAndTheWorkerWaitsInste
   EXPECT_GE(w.counters().retried, 2u);
   // Attempt 2 after 100 ms, attempt 3 after 200 ms, then the longest back-off before the
   // input may offer the same message again.
-  ASSERT_GE(clock.waits.size(), 3u);
-  EXPECT_EQ(clock.waits[0], Millis{100});
-  EXPECT_EQ(clock.waits[1], Millis{200});
-  EXPECT_EQ(clock.waits[2], Millis{5000});
+  ASSERT_GE(clock.waits().size(), 3u);
+  EXPECT_EQ(clock.waits()[0], Millis{100});
+  EXPECT_EQ(clock.waits()[1], Millis{200});
+  EXPECT_EQ(clock.waits()[2], Millis{5000});
   EXPECT_NE(w.last_error().find("refused"), std::string::npos);
 }
 
@@ -195,15 +196,48 @@ TEST_F(WorkflowTest, PauseAndResumeOnlyFromTheRightState) {
   EXPECT_TRUE(w.stop(Millis{2000}));
 }
 
-TEST_F(WorkflowTest, StartFailureIsReportedAndLeavesWorkflowStopped) {
+// A binding that cannot be opened (a broker down or hanging) is the worker's business: start
+// returns at once, the workflow is running and reconnecting, and the worker keeps trying.
+TEST_F(WorkflowTest, AnInputThatCannotOpenLeavesTheWorkflowRunningAndReconnectingUntilItOpens) {
   broker.fail_open = true;
-  Workflow w(fake_settings(4), registry, clock);
-  EXPECT_FALSE(w.start());
-  EXPECT_EQ(w.state(), WorkflowState::kStopped);
-  EXPECT_NE(w.last_error().find("fake input cannot open"), std::string::npos);
-  broker.fail_open = false;
+  auto settings = fake_settings(4);
+  settings.retry.initial_interval = Millis{20};
+  settings.retry.max_interval = Millis{50};
+  Workflow w(settings, registry, SystemClock::instance());  // real waits between the attempts
   EXPECT_TRUE(w.start());
-  EXPECT_TRUE(w.last_error().empty());
+  EXPECT_EQ(w.state(), WorkflowState::kRunning);
+  EXPECT_TRUE(w.reconnecting());
+  ASSERT_TRUE(eventually([&] { return broker.open_attempts >= 3; })) << "open is tried again";
+  EXPECT_NE(w.last_error().find("cannot open the input"), std::string::npos) << w.last_error();
+  EXPECT_NE(w.last_error().find("fake input cannot open"), std::string::npos) << w.last_error();
+  EXPECT_TRUE(w.reconnecting());
+  broker.fail_open = false;
+  put("after");
+  ASSERT_TRUE(eventually([&] { return w.counters().delivered == 1; }));
+  EXPECT_FALSE(w.reconnecting());
+  EXPECT_TRUE(w.stop(Millis{2000}));
+}
+
+// The stop of a workflow whose broker hangs in open() ends when that open gives up; readers
+// are never held up meanwhile.
+TEST_F(WorkflowTest, ReadersAnswerAtOnceWhileAnOpenHangs) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  broker.on_open = [released] { released.wait(); };
+  Workflow w(fake_settings(6), registry, clock);
+  const auto before = std::chrono::steady_clock::now();
+  ASSERT_TRUE(w.start());
+  EXPECT_EQ(w.state(), WorkflowState::kRunning);
+  EXPECT_TRUE(w.reconnecting());
+  (void)w.last_error();
+  (void)w.counters();
+  // Generous bound: the open is held until the test releases it, so anything near it would
+  // mean a reader waited on the open.
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+  w.request_stop();
+  release.set_value();
+  EXPECT_TRUE(w.stop(Millis{5000}));
+  EXPECT_EQ(w.state(), WorkflowState::kStopped);
 }
 
 TEST_F(WorkflowTest, UnknownBinderTypeFailsToStart) {

@@ -141,6 +141,8 @@ TEST_F(FileBinderTest, OutputFailureKeepsTheSpoolFile) {
   registry.add(std::make_unique<FileBinder>());
   workflow::Workflow w(s, registry, SystemClock::instance());
   ASSERT_TRUE(w.start());
+  for (int i = 0; i < 1000 && w.reconnecting(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_FALSE(w.reconnecting()) << "the bindings are open";
   // Turn the output directory into a plain file: every write now fails.
   fs::remove_all(root / "out");
   write(root / "out", "not a directory");
