@@ -8,7 +8,7 @@ Redundancy::Redundancy(leader::LeaderElection& leader, std::unique_ptr<session::
     : leader_(leader), session_(std::move(session)) {}
 
 Redundancy::~Redundancy() {
-  std::lock_guard lock(yield_mutex_);
+  MutexLock lock(yield_mutex_);
   if (yield_thread_.joinable()) yield_thread_.join();
 }
 
@@ -20,7 +20,7 @@ void Redundancy::start() {
 void Redundancy::shutdown() {
   {
     // A yield under way ends by itself (it waits for standby, then yields the flow).
-    std::lock_guard lock(yield_mutex_);
+    MutexLock lock(yield_mutex_);
     shutting_down_ = true;
     if (yield_thread_.joinable()) yield_thread_.join();
   }
@@ -30,7 +30,7 @@ void Redundancy::shutdown() {
 
 bool Redundancy::request_yield() {
   if (!session_ || leader_.status().state != leader::LeaderState::kActive) return false;
-  std::lock_guard lock(yield_mutex_);
+  MutexLock lock(yield_mutex_);
   if (shutting_down_) return false;
   if (yielding_.exchange(true)) return true;  // already under way
   if (yield_thread_.joinable()) yield_thread_.join();  // the previous yield, finished

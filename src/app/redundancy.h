@@ -3,9 +3,9 @@
 // and orders hand-overs: workflows stop first, the flow is given up after.
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "common/mutex.h"
 #include "config/settings.h"
 #include "leader/leader_election.h"
 #include "session/management_session.h"
@@ -36,9 +36,9 @@ class Redundancy final : public session::SessionListener {
   std::unique_ptr<session::ManagementSession> session_;
   std::atomic<bool> yielding_{false};  // read by the session's thread in flow_active
   // request_yield runs on the HTTP handler threads, shutdown on the main thread.
-  std::mutex yield_mutex_;
-  bool shutting_down_ = false;  // guarded by yield_mutex_: no yield starts after shutdown
-  std::thread yield_thread_;    // guarded by yield_mutex_
+  Mutex yield_mutex_;
+  bool shutting_down_ GUARDED_BY(yield_mutex_) = false;  // no yield starts after shutdown
+  std::thread yield_thread_ GUARDED_BY(yield_mutex_);
 };
 
 }  // namespace mi::app

@@ -18,13 +18,15 @@ LeaderElection::LeaderElection(config::LeaderMode mode, BackoffPolicy fail_over,
 LeaderElection::~LeaderElection() { shutdown(); }
 
 void LeaderElection::start() {
-  if (!worker_.joinable()) worker_ = std::thread([this] { run_worker(); });
+  // Asked for before the worker runs, so that it becomes active before it carries out any
+  // command that came in already (the API listens before start()).
   if (mode_ != config::LeaderMode::kActiveStandby) request(LeaderState::kActive);
+  if (!worker_.joinable()) worker_ = std::thread([this] { run_worker(); });
 }
 
 void LeaderElection::request(LeaderState target, unsigned long long epoch) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_) return;
     wanted_ = target;
     if (target == LeaderState::kActive) {
@@ -37,7 +39,7 @@ void LeaderElection::request(LeaderState target, unsigned long long epoch) {
 
 void LeaderElection::shutdown() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_ && !worker_.joinable()) return;
     stopping_ = true;
     wanted_ = LeaderState::kStandby;
@@ -51,44 +53,44 @@ void LeaderElection::shutdown() {
 }
 
 LeaderStatus LeaderElection::status() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const bool fenced = gate_ && !gate_->allows(clock_.now());
   return {state_ == LeaderState::kActive && fenced ? LeaderState::kStandby : state_, changing_, state_changes_,
           last_change_, epoch_, term_started_};
 }
 
 CommandResult LeaderElection::command(int id, WorkflowCommand command, Millis queue_wait) {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   if (stopping_) return {CommandResult::Code::kShuttingDown, "the instance is shutting down"};
   auto pending = std::make_shared<PendingCommand>(PendingCommand{id, command, false, std::nullopt});
   commands_.push_back(pending);
   cv_.notify_all();
-  const bool taken = command_done_.wait_for(lock, queue_wait, [&] { return pending->taken; });
+  const bool taken = command_done_.wait_for(lock.native(), queue_wait, [&]() REQUIRES(mutex_) { return pending->taken; });
   if (!taken) {
     std::erase(commands_, pending);
     return {CommandResult::Code::kBusy, "not carried out: the instance was busy changing its state for " +
                                             std::to_string(queue_wait.count()) + " ms; try again"};
   }
   // Once taken up it ends within a workflow's stop timeout.
-  command_done_.wait(lock, [&] { return pending->result.has_value(); });
+  command_done_.wait(lock.native(), [&]() REQUIRES(mutex_) { return pending->result.has_value(); });
   return *pending->result;
 }
 
 void LeaderElection::process_pending() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (wanted_ != state_ || !commands_.empty()) {
     if (wanted_ != state_) {
       transition(wanted_, lock);
     } else {
-      run_command(lock);
+      run_command();
     }
   }
 }
 
 void LeaderElection::run_worker() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   for (;;) {
-    cv_.wait(lock, [this] { return wanted_ != state_ || stopping_ || !commands_.empty(); });
+    cv_.wait(lock.native(), [this]() REQUIRES(mutex_) { return wanted_ != state_ || stopping_ || !commands_.empty(); });
     // A change of state comes before the commands that wait: they are checked against the
     // state it leads to.
     if (wanted_ != state_) {
@@ -96,14 +98,14 @@ void LeaderElection::run_worker() {
       continue;
     }
     if (!commands_.empty()) {
-      run_command(lock);
+      run_command();
       continue;
     }
     if (stopping_) return;
   }
 }
 
-void LeaderElection::run_command(std::unique_lock<std::mutex>& lock) {
+void LeaderElection::run_command() {
   auto pending = commands_.front();
   commands_.pop_front();
   pending->taken = true;
@@ -116,32 +118,32 @@ void LeaderElection::run_command(std::unique_lock<std::mutex>& lock) {
   } else if (starts && (state_ != LeaderState::kActive || fenced)) {
     result = {CommandResult::Code::kStandby, "this instance is standby; only the active instance runs workflows"};
   } else {
-    lock.unlock();
+    mutex_.unlock();
     result = workflows_.change_workflow(pending->id, pending->command);
-    lock.lock();
+    mutex_.lock();
   }
   pending->result = std::move(result);
   command_done_.notify_all();
 }
 
-bool LeaderElection::transition(LeaderState target, std::unique_lock<std::mutex>& lock) {
+bool LeaderElection::transition(LeaderState target, MutexLock& lock) {
   changing_ = true;
   auto log = logger("leader");
   log->info("becoming {}: {} enabled workflows", to_string(target),
             target == LeaderState::kActive ? "starting" : "stopping");
-  auto reversed = [this, target] { return wanted_ != target; };
+  auto reversed = [this, target]() REQUIRES(mutex_) { return wanted_ != target; };
   bool completed = true;
   const std::vector<int> enabled = workflows_.enabled_workflows();
   if (target == LeaderState::kStandby) {
     // All wind down at once; the loop below then waits for each.
-    lock.unlock();
+    mutex_.unlock();
     for (int id : enabled) workflows_.request_stop_workflow(id);
-    lock.lock();
+    mutex_.lock();
   }
   for (int id : enabled) {
     for (int attempt = 1; completed && attempt <= fail_over_.max_attempts; ++attempt) {
       if (attempt > 1 &&
-          clock_.wait_for(lock, cv_, fail_over_.delay_before_attempt(attempt), reversed)) {
+          clock_.wait_for(lock.native(), cv_, fail_over_.delay_before_attempt(attempt), reversed)) {
         // Some workflows may already have changed, so the state is still taken; the
         // reversed request follows at once.
         log->info("change to {} cut short: {} was requested meanwhile", to_string(target),
@@ -149,10 +151,10 @@ bool LeaderElection::transition(LeaderState target, std::unique_lock<std::mutex>
         completed = false;
         break;
       }
-      lock.unlock();
+      mutex_.unlock();
       const bool ok = target == LeaderState::kActive ? workflows_.start_workflow(id)
                                                      : workflows_.stop_workflow(id);
-      lock.lock();
+      mutex_.lock();
       if (ok) break;
       log->warn("workflow {}: {} attempt {}/{} failed", id,
                 target == LeaderState::kActive ? "start" : "stop", attempt,

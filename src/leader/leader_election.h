@@ -24,6 +24,7 @@
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "common/fencing_gate.h"
+#include "common/mutex.h"
 #include "config/settings.h"
 #include "leader/workflow_control.h"
 
@@ -78,10 +79,11 @@ class LeaderElection {
     std::optional<CommandResult> result;
   };
   void run_worker();
-  // Pops and carries out the oldest command; `lock` holds mutex_ on entry and exit.
-  void run_command(std::unique_lock<std::mutex>& lock);
-  // Returns false if cut short because the wanted state changed meanwhile.
-  bool transition(LeaderState target, std::unique_lock<std::mutex>& lock);
+  // Pops and carries out the oldest command; unlocks mutex_ while a workflow changes.
+  void run_command() REQUIRES(mutex_);
+  // Returns false if cut short because the wanted state changed meanwhile. `lock` holds
+  // mutex_; it is unlocked while a workflow changes and during the back-off waits.
+  bool transition(LeaderState target, MutexLock& lock) REQUIRES(mutex_);
 
   const config::LeaderMode mode_;
   const BackoffPolicy fail_over_;
@@ -89,20 +91,20 @@ class LeaderElection {
   Clock& clock_;
   const FencingGate* const gate_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable cv_;
   std::condition_variable command_done_;
-  std::deque<std::shared_ptr<PendingCommand>> commands_;
-  LeaderState state_ = LeaderState::kStandby;
-  LeaderState wanted_ = LeaderState::kStandby;
-  bool changing_ = false;
-  bool stopping_ = false;
-  unsigned long long state_changes_ = 0;
-  WallTime last_change_{};
-  unsigned long long wanted_epoch_ = 0;
-  WallTime wanted_since_{};
-  unsigned long long epoch_ = 0;
-  WallTime term_started_{};
+  std::deque<std::shared_ptr<PendingCommand>> commands_ GUARDED_BY(mutex_);
+  LeaderState state_ GUARDED_BY(mutex_) = LeaderState::kStandby;
+  LeaderState wanted_ GUARDED_BY(mutex_) = LeaderState::kStandby;
+  bool changing_ GUARDED_BY(mutex_) = false;
+  bool stopping_ GUARDED_BY(mutex_) = false;
+  unsigned long long state_changes_ GUARDED_BY(mutex_) = 0;
+  WallTime last_change_ GUARDED_BY(mutex_){};
+  unsigned long long wanted_epoch_ GUARDED_BY(mutex_) = 0;
+  WallTime wanted_since_ GUARDED_BY(mutex_){};
+  unsigned long long epoch_ GUARDED_BY(mutex_) = 0;
+  WallTime term_started_ GUARDED_BY(mutex_){};
   std::thread worker_;
 };
 

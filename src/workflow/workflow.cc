@@ -28,9 +28,9 @@ Workflow::Workflow(config::WorkflowSettings settings, const BinderRegistry& regi
     : settings_(std::move(settings)), registry_(registry), clock_(clock), gate_(gate) {}
 
 Workflow::~Workflow() {
-  std::lock_guard control(control_mutex_);
+  MutexLock control(control_mutex_);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_requested_ = true;
   }
   cv_.notify_all();
@@ -40,8 +40,8 @@ Workflow::~Workflow() {
 }
 
 bool Workflow::start() {
-  std::lock_guard control(control_mutex_);
-  std::unique_lock lock(mutex_);
+  MutexLock control(control_mutex_);
+  MutexLock lock(mutex_);
   const bool on = state_ == WorkflowState::kRunning || state_ == WorkflowState::kPaused;
   if (on && !stop_requested_) return true;
   if (!worker_done_) {
@@ -90,7 +90,7 @@ bool Workflow::start() {
 
 void Workflow::request_stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (state_ == WorkflowState::kStopped) return;
     stop_requested_ = true;
   }
@@ -98,12 +98,12 @@ void Workflow::request_stop() {
 }
 
 bool Workflow::stop(Millis timeout) {
-  std::lock_guard control(control_mutex_);
-  std::unique_lock lock(mutex_);
+  MutexLock control(control_mutex_);
+  MutexLock lock(mutex_);
   if (state_ == WorkflowState::kStopped) return true;
   stop_requested_ = true;
   cv_.notify_all();
-  if (!cv_.wait_for(lock, timeout, [this] { return worker_done_; })) {
+  if (!cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return worker_done_; })) {
     state_ = WorkflowState::kUnknown;
     last_error_ = "did not stop within " + std::to_string(timeout.count()) + " ms";
     logger("workflow")->error("workflow {} {}", settings_.id, last_error_);
@@ -125,8 +125,8 @@ bool Workflow::stop(Millis timeout) {
 }
 
 bool Workflow::pause() {
-  std::lock_guard control(control_mutex_);
-  std::lock_guard lock(mutex_);
+  MutexLock control(control_mutex_);
+  MutexLock lock(mutex_);
   if (state_ == WorkflowState::kPaused) return true;
   if (state_ != WorkflowState::kRunning) return false;
   state_ = WorkflowState::kPaused;
@@ -136,8 +136,8 @@ bool Workflow::pause() {
 }
 
 bool Workflow::resume() {
-  std::lock_guard control(control_mutex_);
-  std::lock_guard lock(mutex_);
+  MutexLock control(control_mutex_);
+  MutexLock lock(mutex_);
   if (state_ == WorkflowState::kRunning) return true;
   if (state_ != WorkflowState::kPaused) return false;
   state_ = WorkflowState::kRunning;
@@ -147,12 +147,12 @@ bool Workflow::resume() {
 }
 
 WorkflowState Workflow::state() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return state_;
 }
 
 std::string Workflow::last_error() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return last_error_;
 }
 
@@ -169,14 +169,14 @@ void Workflow::record_error(const std::string& message) {
 }
 
 void Workflow::wait_interruptibly(Millis duration) {
-  std::unique_lock lock(mutex_);
-  clock_.wait_for(lock, cv_, duration,
-                  [this] { return stop_requested_ || state_ == WorkflowState::kPaused; });
+  MutexLock lock(mutex_);
+  clock_.wait_for(lock.native(), cv_, duration,
+                  [this]() REQUIRES(mutex_) { return stop_requested_ || state_ == WorkflowState::kPaused; });
 }
 
 bool Workflow::wait_unless_stopping(Millis duration) {
-  std::unique_lock lock(mutex_);
-  clock_.wait_for(lock, cv_, duration, [this] { return stop_requested_; });
+  MutexLock lock(mutex_);
+  clock_.wait_for(lock.native(), cv_, duration, [this]() REQUIRES(mutex_) { return stop_requested_; });
   return !stop_requested_;
 }
 
@@ -189,7 +189,7 @@ void Workflow::set_down(bool input_side, bool down, const std::string& why) {
   auto& flag = input_side ? input_down_ : output_down_;
   const bool was = flag.exchange(down);
   if (down) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     record_error(std::string(input_side ? "input" : "output") + " unavailable, reconnecting: " + why);
   } else if (was) {
     logger("workflow")->info("workflow {}: {} reconnected", settings_.id, input_side ? "input" : "output");
@@ -214,7 +214,7 @@ bool Workflow::open_bindings() {
   bool failed_before = false;
   for (;;) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (stop_requested_) return false;
     }
     const bool output_side = output_down_.load();
@@ -230,7 +230,7 @@ bool Workflow::open_bindings() {
       return true;
     } catch (const std::exception& e) {
       failed_before = true;
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       record_error(std::string("cannot open the ") + (output_side ? "output" : "input") + ", trying again in " +
                    std::to_string(delay.count()) + " ms: " + e.what());
     }
@@ -241,7 +241,7 @@ bool Workflow::open_bindings() {
 
 void Workflow::run() {
   if (!open_bindings()) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     worker_done_ = true;
     cv_.notify_all();
     return;
@@ -254,9 +254,9 @@ void Workflow::run() {
   std::vector<InHand> batch;
   for (;;) {
     {
-      std::unique_lock lock(mutex_);
+      MutexLock lock(mutex_);
       // Paused: hold still (nothing is in hand) until resumed or stopped.
-      cv_.wait(lock, [this] { return stop_requested_ || state_ != WorkflowState::kPaused; });
+      cv_.wait(lock.native(), [this]() REQUIRES(mutex_) { return stop_requested_ || state_ != WorkflowState::kPaused; });
       if (stop_requested_) break;
     }
     batch.clear();
@@ -291,7 +291,7 @@ void Workflow::run() {
       outage_delay = next_delay(outage_delay);
     }
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   worker_done_ = true;
   cv_.notify_all();
 }
@@ -364,7 +364,7 @@ bool Workflow::process(std::vector<InHand>& batch) {
 bool Workflow::retry_refused(InHand& in_hand, std::string error) {
   Millis delay = settings_.retry.initial_interval;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     record_error("output refused a message (" + error + "); retrying");
   }
   for (int attempt = 2; attempt <= settings_.retry.max_attempts; ++attempt) {
@@ -418,7 +418,7 @@ bool Workflow::retry_refused(InHand& in_hand, std::string error) {
   }
   settle(in_hand.delivery, false);
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     record_error("output refused a message " + std::to_string(settings_.retry.max_attempts) + " times (" + error +
                  "); handed it back to the input (configure a dead-letter destination to move such messages aside)");
   }

@@ -19,6 +19,7 @@
 
 #include "common/clock.h"
 #include "common/latency_histogram.h"
+#include "common/mutex.h"
 #include "common/fencing_gate.h"
 #include "config/settings.h"
 #include "workflow/binder.h"
@@ -93,7 +94,7 @@ class Workflow {
   bool retry_refused(InHand& in_hand, std::string error);
   void settle(const Delivery& delivery, bool acknowledge);
   void set_down(bool input_side, bool down, const std::string& why);
-  void record_error(const std::string& message);
+  void record_error(const std::string& message) REQUIRES(mutex_);
   // Waits on the worker's condition; returns early when asked to stop or pause.
   void wait_interruptibly(Millis duration);
   // Waits; returns false at once if asked to stop (a pause does not interrupt a retry).
@@ -105,14 +106,15 @@ class Workflow {
   Clock& clock_;
   const FencingGate* gate_;
 
-  std::mutex control_mutex_;  // held by start/stop/pause/resume, never by a reader
-  mutable std::mutex mutex_;  // guards the fields below up to worker_; never held during I/O
+  Mutex control_mutex_;  // held by start/stop/pause/resume, never by a reader
+  mutable Mutex mutex_;  // never held during I/O
   std::condition_variable cv_;
-  WorkflowState state_ = WorkflowState::kStopped;
-  bool stop_requested_ = false;
-  bool worker_done_ = true;
-  std::string last_error_;
-  std::thread worker_;
+  WorkflowState state_ GUARDED_BY(mutex_) = WorkflowState::kStopped;
+  bool stop_requested_ GUARDED_BY(mutex_) = false;
+  bool worker_done_ GUARDED_BY(mutex_) = true;
+  std::string last_error_ GUARDED_BY(mutex_);
+  // Set while no worker runs, under control_mutex_; the worker then has them to itself.
+  std::thread worker_ GUARDED_BY(control_mutex_);
   std::unique_ptr<InputBinding> input_;
   std::unique_ptr<OutputBinding> output_;
 

@@ -20,6 +20,11 @@ class Api : public ::testing::Test {
     dir = std::make_unique<TempDir>(::testing::UnitTest::GetInstance()->current_test_info()->name());
     const int port = free_port();
     instance = std::make_unique<Instance>(dir->path(), standalone_config(port), port);
+    // Workflow 0 opens its directories in its own thread; RECONNECTING until it has.
+    ASSERT_TRUE(eventually([&] {
+      auto res = instance->anonymous_client().Get("/actuator/health");
+      return res && json::parse(res->body)["status"] == "UP";
+    }));
   }
   void TearDown() override {
     if (HasFailure()) std::cerr << "instance log:\n" << instance->process().log();
