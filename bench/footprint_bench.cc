@@ -102,9 +102,11 @@ void time_one_start(const fs::path& dir, const std::string& config, int port, St
   for (;;) {
     auto res = reader.Get("/actuator/workflows/0");
     if (res && res->status == 200) {
-      std::string state = nlohmann::json::parse(res->body).value("state", "");
+      const auto workflow = nlohmann::json::parse(res->body);
+      std::string state = workflow.value("state", "");
       for (char& c : state) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (state == "running") break;
+      // Running with its bindings open: "connection" is there while they are being opened.
+      if (state == "running" && !workflow.contains("connection")) break;
     }
     if (since_ms(t0) > 20000) fail("workflow 0 not running within 20 s");
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -14,7 +14,7 @@ PACKAGES=(
   prometheus   # for promtool, which checks our /actuator/prometheus output in a test
   curl
   wrk          # only for scripts/bench-footprint.sh (management API under load)
-  clang-14 libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh
+  clang-14 libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh, ThreadSanitizer for the tsan preset
 )
 
 missing=()

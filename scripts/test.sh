@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds the release preset (what the demo runs) and the debug
-# preset (ASan + UBSan), then runs every test, unit and integration, under the sanitizers.
+# Installs what is needed, builds the release preset (what the demo runs), the debug preset
+# (ASan + UBSan) and the tsan preset (ThreadSanitizer), then runs every test, unit and
+# integration, under each of the two sanitizer builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,12 @@ cmake --build --preset release
 cmake --preset debug >/dev/null
 cmake --build --preset debug
 ctest --preset debug -j 2
+
+# The same suite under ThreadSanitizer (clang-14); the build also checks the lock annotations
+# (-Wthread-safety, as errors). Fails on any data race or lock-order inversion it sees.
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan
+ctest --preset tsan -j 2
 
 # A short fault campaign (release build, a few minutes): 40 seeded faults against three
 # active_standby instances under load; fails if the independent checker sees two active at

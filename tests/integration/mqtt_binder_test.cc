@@ -190,7 +190,11 @@ spring.cloud.stream:
                                       port);
   };
   auto first = start("first");
-  ASSERT_TRUE(eventually([&] { return workflow_json(*first, 0)["state"] == "running"; }));
+  // Running with the input subscribed (the worker opens it in its own thread).
+  ASSERT_TRUE(eventually([&] {
+    const auto w = workflow_json(*first, 0);
+    return w["state"] == "running" && !w.contains("connection");
+  }));
   constexpr int kMessages = 3000;
   std::thread producer([&] {
     for (int batch = 0; batch < kMessages / 100; ++batch) {
