@@ -217,9 +217,8 @@ int run(int argc, char** argv) {
       log->error("--create-management-queue needs active_standby mode with amqp:// session hosts");
       return kExitBadConfig;
     }
-    const std::string failure = session::create_management_queue(settings);
-    if (!failure.empty()) {
-      log->error("cannot create management queue '{}': {}", settings.management_queue, failure);
+    if (const auto failure = session::create_management_queue(settings)) {
+      log->error("cannot create management queue '{}': {}", settings.management_queue, *failure);
       return kExitFailure;
     }
     log->info("management queue '{}' is ready (durable quorum queue, x-single-active-consumer=true)",

@@ -92,7 +92,7 @@ bool RabbitSession::wait_or_stop(Millis duration) {
   return clock_.wait_for(lock, cv_, duration, [this] { return stop_; });
 }
 
-void RabbitSession::lose_flow(const std::string& reason) {
+void RabbitSession::lose_flow(const std::string& reason, bool lease_expiry) {
   if (!active_) return;
   // Say so when the lease ran out before the loss was noticed (e.g. after SIGSTOP): the
   // workflows were fenced from that moment on.
@@ -105,7 +105,7 @@ void RabbitSession::lose_flow(const std::string& reason) {
     status_.active = false;
   }
   logger("leader")->warn("management session: flow inactive: {}{}", reason,
-                         lease_had_expired && reason.find("lease") == std::string::npos ? " (the lease had expired)" : "");
+                         lease_had_expired && !lease_expiry ? " (the lease had expired)" : "");
   listener_->flow_inactive(reason);
 }
 
@@ -173,7 +173,7 @@ std::optional<std::string> RabbitSession::apply(const SessionEffects& effects) {
   // out before.
   if (effects.end_binding) return effects.end_binding;
   if (effects.flow_inactive) {
-    lose_flow(*effects.flow_inactive);  // closes the gate first
+    lose_flow(*effects.flow_inactive, effects.lease_expired);  // closes the gate first
   } else if (effects.close_gate) {
     gate_.close();
   }
@@ -204,17 +204,18 @@ std::optional<std::string> RabbitSession::apply(const SessionEffects& effects) {
   return std::nullopt;
 }
 
-std::string RabbitSession::serve() {
+RabbitSession::BindingEnd RabbitSession::serve() {
+  using Kind = BindingEnd::Kind;
   for (;;) {
     {
       std::lock_guard lock(mutex_);
-      if (stop_) return "released";
+      if (stop_) return {Kind::kReleased, "released"};
       if (yield_) {
         yield_ = false;
-        if (active_) return "yielded";
+        if (active_) return {Kind::kYielded, "yielded"};
       }
     }
-    if (auto ended = apply(protocol_.tick(clock_.now()))) return *ended;
+    if (auto ended = apply(protocol_.tick(clock_.now()))) return {Kind::kLost, *ended};
     const SteadyTime now = clock_.now();
     const Millis wait = protocol_.next_tick() <= now
                             ? Millis{0}
@@ -225,7 +226,7 @@ std::string RabbitSession::serve() {
     const auto event = connection_->next_event(wait);
     if (event.kind != RabbitConnection::Event::kDelivery) continue;
     if (auto ended = apply(protocol_.delivered(clock_.now(), event.tag, event.body, event.redelivered, epoch_floor()))) {
-      return *ended;
+      return {Kind::kLost, *ended};
     }
   }
 }
@@ -270,14 +271,14 @@ void RabbitSession::run() {
       if (wait_or_stop(settings_.reconnect_wait)) break;
       continue;
     }
-    std::string reason;
-    bool graceful = false;
+    BindingEnd end{BindingEnd::Kind::kLost, ""};
     try {
-      reason = serve();
-      graceful = reason == "released" || reason == "yielded";
+      end = serve();
     } catch (const RabbitError& e) {
-      reason = e.what();
+      end.reason = e.what();
     }
+    const std::string& reason = end.reason;
+    const bool graceful = end.kind != BindingEnd::Kind::kLost;
     protocol_.lost(reason);  // its effects (gate closed, flow inactive) are lose_flow()'s
     lose_flow(reason);
     if (graceful) {
@@ -292,7 +293,7 @@ void RabbitSession::run() {
     }
     connection_.reset();
     set_status(graceful ? SessionHealth::kBound : SessionHealth::kConnecting, reason);
-    if (reason == "yielded") {
+    if (end.kind == BindingEnd::Kind::kYielded) {
       // Let a standby take the flow before this instance queues up again.
       if (wait_or_stop(Millis{1000})) break;
     }

@@ -46,11 +46,18 @@ class RabbitSession final : public ManagementSession {
   bool bind_queue();
   // The lowest epoch a seed token may carry: the wall clock in Unix milliseconds.
   unsigned long long epoch_floor() const;
+  // Why serve() returned.
+  struct BindingEnd {
+    enum class Kind { kReleased, kYielded, kLost };  // released: shutdown; lost: anything else
+    Kind kind;
+    std::string reason;
+  };
   // Runs while bound; returns why the flow (or the binding) ended.
-  std::string serve();
+  BindingEnd serve();
   // Carries out what the protocol asked for; returns why the binding ends, if it does.
   std::optional<std::string> apply(const SessionEffects& effects);
-  void lose_flow(const std::string& reason);
+  // `lease_expiry`: the reason already says that the lease ran out.
+  void lose_flow(const std::string& reason, bool lease_expiry = false);
   bool wait_or_stop(Millis duration);  // true if asked to stop
   void set_status(SessionHealth health, const std::string& detail);
 

@@ -18,15 +18,15 @@ std::unique_ptr<ManagementSession> make_session(const config::Settings& settings
   return std::make_unique<RabbitSession>(settings.session, settings.management_queue, gate, clock);
 }
 
-std::string create_management_queue(const config::Settings& settings) {
-  if (settings.session.is_file()) return "";  // the lock file is created on first use
+std::optional<std::string> create_management_queue(const config::Settings& settings) {
+  if (settings.session.is_file()) return std::nullopt;  // the lock file is created on first use
   std::string last_error = "no management host configured";
   for (const auto& host : settings.session.hosts) {
     try {
       RabbitConnection connection(host, settings.session, Millis{5000});
       connection.declare_queue(settings.management_queue, "quorum", true);
       connection.close_gracefully();
-      return "";
+      return std::nullopt;
     } catch (const RabbitError& e) {
       last_error = e.what();
     }

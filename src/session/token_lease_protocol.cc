@@ -213,6 +213,7 @@ SessionEffects TokenLeaseProtocol::tick(SteadyTime now) {
         out.close_gate = true;
         out.flow_inactive = "lease expired: the token was not confirmed for " + std::to_string(timing_.lease.count()) +
                             " ms; claiming a new term on the same binding";
+        out.lease_expired = true;
         claim(now, now, out);
       } else if (now >= next_rotate_) {
         publish_own(now, out);

@@ -70,6 +70,7 @@ struct SessionEffects {
   std::optional<std::string> end_binding;        // drop the connection and bind again, for this reason
   bool close_gate = false;
   std::optional<std::string> flow_inactive;      // the flow was active and no longer is, for this reason
+  bool lease_expired = false;                    // ... which is that its lease ran out
   std::vector<std::string> publish;              // persistent messages to the management queue
   std::vector<std::uint64_t> ack;                // delivery tags to acknowledge
   std::optional<SteadyTime> open_gate_until;     // open (or extend) the gate until then

@@ -75,6 +75,7 @@ class Cluster {
   unsigned long long epoch(int i) const { return member(i).protocol.epoch(); }
   const std::vector<std::string>& ended(int i) const { return member(i).ended; }
   const std::vector<std::string>& inactive(int i) const { return member(i).inactive; }
+  const std::vector<bool>& inactive_by_lease(int i) const { return member(i).inactive_by_lease; }
   const std::vector<std::string>& warnings(int i) const { return member(i).warnings; }
   SteadyTime activated_at(int i) const { return member(i).activated_at; }
   SteadyTime next_tick(int i) const { return member(i).protocol.next_tick(); }
@@ -100,6 +101,7 @@ class Cluster {
     SteadyTime activated_at{};
     std::vector<std::string> ended;
     std::vector<std::string> inactive;
+    std::vector<bool> inactive_by_lease;  // SessionEffects::lease_expired of each
     std::vector<std::string> warnings;
   };
 
@@ -134,6 +136,7 @@ class Cluster {
     Member& m = member(i);
     for (const auto& w : e.warnings) m.warnings.push_back(w);
     if (e.flow_inactive) m.inactive.push_back(*e.flow_inactive);
+    if (e.flow_inactive) m.inactive_by_lease.push_back(e.lease_expired);
     if (e.end_binding) {
       m.gate.close();
       m.ended.push_back(*e.end_binding);
@@ -217,6 +220,7 @@ TEST(TokenLeaseProtocol, AnActiveCutOffFromTheMajorityClosesItsGateBeforeTheMajo
   c.run_for(1ms);
   ASSERT_FALSE(c.inactive(old_active).empty());
   EXPECT_NE(c.inactive(old_active).back().find("lease expired"), std::string::npos);
+  EXPECT_TRUE(c.inactive_by_lease(old_active).back()) << "said as a flag, not only in the text";
   EXPECT_TRUE(c.ended(old_active).empty()) << "it keeps its binding, in case it still holds the queue";
   // The majority declares the node down after 0.75 x net_ticktime (10 s here) and hands the
   // token to the other consumer; the check after every step proves no overlap.
