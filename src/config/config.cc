@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "config/relaxed_name.h"
 
@@ -47,38 +48,61 @@ std::string display_value(const std::string& canonical, const std::string& value
 
 }  // namespace
 
+namespace {
+
+// The runtime reads only keys the table declares, with the type it declares: a mistyped key
+// or type in the code is a programming error that every unit test reading the settings
+// catches (settings_test.cc), not a value that silently reads as 0.
+const KeySpec& declared(const std::string& canonical, std::initializer_list<ValueType> readable_as) {
+  const KeySpec* spec = find_spec(canonical);
+  if (!spec) throw std::logic_error("the code reads '" + canonical + "', which the key table does not declare");
+  if (spec->type != ValueType::kAny && readable_as.size() > 0 &&
+      std::find(readable_as.begin(), readable_as.end(), spec->type) == readable_as.end()) {
+    throw std::logic_error("the code reads '" + canonical + "' as another type than the key table's " +
+                           std::string(type_name(spec->type)));
+  }
+  return *spec;
+}
+
+}  // namespace
+
 std::string Config::get_string(const std::string& key) const {
   const std::string canonical = canonical_key(key);
+  const KeySpec& spec = declared(canonical, {});
   if (const auto* v = properties_.find(canonical)) return v->value;
-  if (const KeySpec* spec = find_spec(canonical)) return std::string(spec->default_value);
-  return "";
+  return std::string(spec.default_value);
 }
 
 bool Config::get_bool(const std::string& key) const {
+  declared(canonical_key(key), {ValueType::kBool});
   bool b = false;
   parse_bool(get_string(key), b);
   return b;
 }
 
 long long Config::get_int(const std::string& key) const {
+  declared(canonical_key(key), {ValueType::kInt});
   long long n = 0;
   parse_int(get_string(key), n);
   return n;
 }
 
 double Config::get_double(const std::string& key) const {
+  declared(canonical_key(key), {ValueType::kDouble});
   double d = 0;
   parse_double(get_string(key), d);
   return d;
 }
 
 long long Config::get_duration_ms(const std::string& key) const {
+  declared(canonical_key(key), {ValueType::kDuration});
   long long ms = 0;
   parse_duration_ms(get_string(key), ms);
   return ms;
 }
 
 long long Config::get_data_size(const std::string& key) const {
+  declared(canonical_key(key), {ValueType::kDataSize});
   long long bytes = 0;
   parse_data_size(get_string(key), bytes);
   return bytes;

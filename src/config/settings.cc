@@ -1,6 +1,7 @@
 #include "config/settings.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "config/relaxed_name.h"
 
@@ -138,6 +139,7 @@ std::vector<UserSettings> resolve_users(const Config& config, Problems& problems
   std::set<std::string> names;
   for (long long i : indexes) {
     const std::string p = prefix + "[" + std::to_string(i) + "].";
+    if (!find_spec(canonical_key(p + "name"))) continue;  // an index past the table's: validate() reported it
     UserSettings u{config.get_string(p + "name"), config.get_string(p + "password"),
                    config.get_list(p + "roles")};
     if (u.name.empty()) {
@@ -316,6 +318,16 @@ ServerSslSettings resolve_server_ssl(const Config& config, Problems& problems) {
 }
 
 }  // namespace
+
+std::string environment_value(const BindingSettings& binding, const std::string& key) {
+  const std::string declared_key = std::string(kBinders) + ".binder.environment." + key;
+  const KeySpec* spec = find_spec(canonical_key(declared_key));
+  if (!spec || spec->pattern.ends_with("**")) {
+    throw std::logic_error("a binder reads environment key '" + key + "', which the key table does not declare");
+  }
+  const auto it = binding.environment.find(key);
+  return it == binding.environment.end() || it->second.empty() ? std::string(spec->default_value) : it->second;
+}
 
 Settings build_settings(const Config& config, const std::set<std::string>& binder_types,
                         Problems& problems) {

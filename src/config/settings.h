@@ -28,6 +28,12 @@ struct BindingSettings {
   int in_flight_window = 1;
 };
 
+// A binder's environment value: `key` below spring.cloud.stream.binders.<name>.environment
+// (canonical, e.g. "spring.rabbitmq.host"), or the key table's default when unset or empty.
+// Throws std::logic_error if the table does not declare that key: a binder cannot read a key,
+// or fall back to a default, that the configuration reference does not show.
+std::string environment_value(const BindingSettings& binding, const std::string& key);
+
 // solace.connector.workflows.<id>.acknowledgment.* (or the default under
 // solace.connector.default.workflow.acknowledgment.*).
 struct AcknowledgmentSettings {

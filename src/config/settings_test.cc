@@ -216,5 +216,65 @@ TEST(Settings, DefaultsAreOneMessageInFlightAndTenMinutesToConfirm) {
   EXPECT_EQ(s.workflows[0].acknowledgment.publish_timeout, Millis{600000});
 }
 
+// Each default lives in the key table. The structs' own initial values (what a test or a
+// caller that builds Settings by hand gets) must agree with it, field by field.
+TEST(Settings, TheStructDefaultsAreTheKeyTableDefaults) {
+  Problems problems;
+  const Settings from_table = build("", problems);
+  const Settings by_hand;
+  EXPECT_EQ(from_table.server_port, by_hand.server_port);
+  EXPECT_EQ(from_table.server_max_header_bytes, by_hand.server_max_header_bytes);
+  EXPECT_EQ(from_table.server_connection_timeout, by_hand.server_connection_timeout);
+  EXPECT_EQ(from_table.server_max_connections, by_hand.server_max_connections);
+  EXPECT_EQ(from_table.server_max_connections_per_address, by_hand.server_max_connections_per_address);
+  EXPECT_EQ(from_table.server_ssl.enabled, by_hand.server_ssl.enabled);
+  EXPECT_EQ(from_table.server_ssl.client_auth, by_hand.server_ssl.client_auth);
+  EXPECT_EQ(from_table.security_enabled, by_hand.security_enabled);
+  EXPECT_EQ(from_table.shutdown_timeout, by_hand.shutdown_timeout);
+  EXPECT_EQ(from_table.mode, by_hand.mode);
+  EXPECT_EQ(from_table.fail_over.max_attempts, by_hand.fail_over.max_attempts);
+  EXPECT_EQ(from_table.fail_over.initial, by_hand.fail_over.initial);
+  EXPECT_EQ(from_table.fail_over.max, by_hand.fail_over.max);
+  EXPECT_EQ(from_table.fail_over.multiplier, by_hand.fail_over.multiplier);
+  const SessionSettings session_by_hand;
+  EXPECT_EQ(from_table.session.connect_retries, session_by_hand.connect_retries);
+  EXPECT_EQ(from_table.session.reconnect_retries, session_by_hand.reconnect_retries);
+  EXPECT_EQ(from_table.session.connect_retries_per_host, session_by_hand.connect_retries_per_host);
+  EXPECT_EQ(from_table.session.reconnect_wait, session_by_hand.reconnect_wait);
+  EXPECT_EQ(from_table.session.heartbeat_seconds, session_by_hand.heartbeat_seconds);
+  EXPECT_EQ(from_table.session.token_refresh, session_by_hand.token_refresh);
+  const WorkflowSettings workflow_by_hand;
+  const WorkflowSettings& workflow = from_table.workflows.at(0);
+  EXPECT_EQ(workflow.enabled, workflow_by_hand.enabled);
+  EXPECT_EQ(workflow.acknowledgment.publish_async, workflow_by_hand.acknowledgment.publish_async);
+  EXPECT_EQ(workflow.acknowledgment.back_pressure_threshold, workflow_by_hand.acknowledgment.back_pressure_threshold);
+  EXPECT_EQ(workflow.acknowledgment.publish_timeout, workflow_by_hand.acknowledgment.publish_timeout);
+  EXPECT_EQ(workflow.retry.max_attempts, workflow_by_hand.retry.max_attempts);
+  EXPECT_EQ(workflow.retry.initial_interval, workflow_by_hand.retry.initial_interval);
+  EXPECT_EQ(workflow.retry.max_interval, workflow_by_hand.retry.max_interval);
+  EXPECT_EQ(workflow.retry.multiplier, workflow_by_hand.retry.multiplier);
+}
+
+// A key the code mistypes, or reads as the wrong type, fails here instead of reading as 0.
+TEST(Settings, ReadingAKeyTheTableDoesNotDeclareIsAProgrammingError) {
+  const Config config{PropertySet{}};
+  EXPECT_THROW(config.get_int("server.prot"), std::logic_error);
+  EXPECT_THROW(config.get_string("solace.connector.workflows.0.enabeld"), std::logic_error);
+  EXPECT_THROW(config.get_int("spring.lifecycle.timeout-per-shutdown-phase"), std::logic_error) << "a duration";
+  EXPECT_THROW(config.get_bool("server.port"), std::logic_error);
+  EXPECT_EQ(config.get_int("server.port"), 8090);
+  EXPECT_EQ(config.get_duration_ms("spring.lifecycle.timeout-per-shutdown-phase"), 30000);
+}
+
+TEST(Settings, BinderEnvironmentValuesFallBackToTheTableAndUndeclaredOnesAreAProgrammingError) {
+  BindingSettings binding;
+  binding.environment = {{"spring.rabbitmq.host", "broker-1"}, {"spring.rabbitmq.port", ""}};
+  EXPECT_EQ(environment_value(binding, "spring.rabbitmq.host"), "broker-1");
+  EXPECT_EQ(environment_value(binding, "spring.rabbitmq.port"), "5672") << "empty reads as unset";
+  EXPECT_EQ(environment_value(binding, "spring.rabbitmq.virtualhost"), "/");
+  EXPECT_EQ(environment_value(binding, "mqtt.clientid"), "micro-integration");
+  EXPECT_THROW(environment_value(binding, "spring.rabbitmq.hots"), std::logic_error) << "only a ** pattern matches";
+}
+
 }  // namespace
 }  // namespace mi::config

@@ -22,10 +22,6 @@ constexpr Millis kDeadLetterTimeout{30000};
 constexpr int kFirstFailureReason = 0x80;
 const char* const kReceivedTopicHeader = "mqtt_receivedTopic";
 
-std::string env(const config::BindingSettings& b, const std::string& key, const std::string& fallback) {
-  auto it = b.environment.find(key);
-  return it == b.environment.end() || it->second.empty() ? fallback : it->second;
-}
 
 struct Endpoint {
   mqtt::ClientOptions options;
@@ -34,23 +30,28 @@ struct Endpoint {
 };
 
 Endpoint endpoint(const config::BindingSettings& b, bool persistent_session) {
+  const auto env = [&b](const std::string& key) { return config::environment_value(b, key); };
   Endpoint e;
   bool tls = false;
-  config::parse_bool(env(b, "mqtt.ssl.enabled", "false"), tls);
+  config::parse_bool(env("mqtt.ssl.enabled"), tls);
   e.options.tls = tls;
-  e.options.ca_file = env(b, "mqtt.ssl.truststore", "");
-  e.options.host = env(b, "mqtt.host", "localhost");
-  long long port = tls ? 8883 : 1883;
-  config::parse_int(env(b, "mqtt.port", std::to_string(port)), port);
+  e.options.ca_file = env("mqtt.ssl.truststore");
+  e.options.host = env("mqtt.host");
+  long long port = 0;
+  if (tls && !b.environment.count("mqtt.port")) {
+    port = 8883;  // MQTT over TLS, as the table's description says
+  } else {
+    config::parse_int(env("mqtt.port"), port);
+  }
   e.options.port = static_cast<int>(port);
-  e.options.username = env(b, "mqtt.username", "");
-  e.options.password = env(b, "mqtt.password", "");
-  e.options.client_id = env(b, "mqtt.clientid", "micro-integration") + "-" + b.name;
-  long long keep_alive = 30;
-  config::parse_int(env(b, "mqtt.keepaliveinterval", "30"), keep_alive);
+  e.options.username = env("mqtt.username");
+  e.options.password = env("mqtt.password");
+  e.options.client_id = env("mqtt.clientid") + "-" + b.name;
+  long long keep_alive = 0;
+  config::parse_int(env("mqtt.keepaliveinterval"), keep_alive);
   e.options.keep_alive_seconds = static_cast<std::uint16_t>(std::clamp(keep_alive, 1LL, 65535LL));
-  long long qos = 1;
-  config::parse_int(env(b, "mqtt.qos", "1"), qos);
+  long long qos = 0;
+  config::parse_int(env("mqtt.qos"), qos);
   e.qos = qos == 0 ? 0 : 1;
   // An input resumes its session (what the broker kept for it); an output needs none.
   e.options.clean_start = !persistent_session;

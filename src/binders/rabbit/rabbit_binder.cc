@@ -24,27 +24,27 @@ struct BrokerSettings {
   config::SessionSettings session;  // vhost, credentials, heartbeat, trust store
 };
 
-std::string env(const config::BindingSettings& b, const std::string& key, const std::string& fallback) {
-  auto it = b.environment.find(key);
-  return it == b.environment.end() || it->second.empty() ? fallback : it->second;
-}
-
 BrokerSettings broker_settings(const config::BindingSettings& b) {
+  const auto env = [&b](const std::string& key) { return config::environment_value(b, key); };
   BrokerSettings s;
   bool tls = false;
-  config::parse_bool(env(b, "spring.rabbitmq.ssl.enabled", "false"), tls);
+  config::parse_bool(env("spring.rabbitmq.ssl.enabled"), tls);
   s.address.scheme = tls ? "amqps" : "amqp";
-  s.address.host = env(b, "spring.rabbitmq.host", "localhost");
-  long long port = tls ? 5671 : 5672;
-  config::parse_int(env(b, "spring.rabbitmq.port", std::to_string(port)), port);
+  s.address.host = env("spring.rabbitmq.host");
+  long long port = 0;
+  if (tls && !b.environment.count("spring.rabbitmq.port")) {
+    port = 5671;  // the AMQPS port, as the table's description says
+  } else {
+    config::parse_int(env("spring.rabbitmq.port"), port);
+  }
   s.address.port = static_cast<int>(port);
-  s.session.vhost = env(b, "spring.rabbitmq.virtualhost", "/");
-  s.session.username = env(b, "spring.rabbitmq.username", "guest");
-  s.session.password = env(b, "spring.rabbitmq.password", "guest");
-  long long heartbeat = 10;
-  config::parse_int(env(b, "spring.rabbitmq.requestedheartbeat", "10"), heartbeat);
+  s.session.vhost = env("spring.rabbitmq.virtualhost");
+  s.session.username = env("spring.rabbitmq.username");
+  s.session.password = env("spring.rabbitmq.password");
+  long long heartbeat = 0;
+  config::parse_int(env("spring.rabbitmq.requestedheartbeat"), heartbeat);
   s.session.heartbeat_seconds = static_cast<int>(heartbeat);
-  s.session.trust_store = env(b, "spring.rabbitmq.ssl.truststore", "");
+  s.session.trust_store = env("spring.rabbitmq.ssl.truststore");
   return s;
 }
 
