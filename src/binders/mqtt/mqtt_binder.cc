@@ -4,6 +4,7 @@
 
 #include "common/logging.h"
 #include "config/key_table.h"
+#include "workflow/fenced_publish.h"
 #include "mqtt/client.h"
 
 namespace mi::binders {
@@ -183,7 +184,9 @@ class MqttInput final : public workflow::InputBinding {
   unsigned long long next_tag_ = 1;
 };
 
-class MqttOutput final : public workflow::OutputBinding {
+// The MQTT protocol half of the fenced batch publish (workflow/fenced_publish.h): PUBACKs for
+// QoS 1, nothing to wait for at QoS 0.
+class MqttOutput final : public workflow::OutputBinding, private workflow::PublishProtocol {
  public:
   explicit MqttOutput(config::BindingSettings b) : binding_(std::move(b)), endpoint_(endpoint(binding_, false)) {
     auto it = binding_.options.find("producer.retained");
@@ -199,65 +202,9 @@ class MqttOutput final : public workflow::OutputBinding {
     workflow::send_as_batch_of_one(*this, m, fence, Millis{30000});
   }
 
-  // Publishes the batch, then waits for all its PUBACKs.
   std::vector<SendOutcome> send_batch(const std::vector<const Message*>& messages, const FencingGate* fence,
                                       Millis timeout) override {
-    std::vector<SendOutcome> outcomes(messages.size(), SendOutcome{SendResult::kUnavailable, ""});
-    try {
-      if (!client_) connect();
-    } catch (const BindingError& e) {
-      for (auto& o : outcomes) o.error = e.what();
-      return outcomes;
-    }
-    std::vector<std::uint16_t> ids;
-    std::vector<std::size_t> sent;  // indexes of the messages behind `ids`
-    try {
-      for (std::size_t i = 0; i < messages.size(); ++i) {
-        // Right before each message, not once per batch: a process frozen in the middle of
-        // a batch must not publish the rest of it when it resumes after its lease ran out.
-        if (!workflow::fence_allows(fence)) {
-          for (std::size_t j = i; j < messages.size(); ++j) outcomes[j] = workflow::kNotSentFenced;
-          break;
-        }
-        try {
-          // With the fence asked again once the message is written, before it leaves: a
-          // freeze between the check above and the write would otherwise send it late.
-          ids.push_back(client_->publish(binding_.destination, messages[i]->payload, endpoint_.qos,
-                                         properties_of(*messages[i], retain_), fence));
-          sent.push_back(i);
-        } catch (const MqttError& e) {
-          // Larger than the broker takes (it says so in CONNACK): refused before sending,
-          // so this message alone is at fault.
-          if (e.reason_code() != mqtt::reason::kPacketTooLarge) throw;
-          outcomes[i] = {SendResult::kRefused, binding_.name + ": " + e.what()};
-        }
-      }
-      if (endpoint_.qos > 0 && !ids.empty()) client_->wait_for_acks(ids, timeout, fence);
-      for (std::size_t i : sent) outcomes[i] = {SendResult::kDelivered, ""};
-    } catch (const mqtt::Fenced& e) {
-      // The lease ran out first, during the wait for PUBACKs or while a message was written.
-      // The reset discards what has not reached the broker yet, so nothing of this term
-      // arrives after the next term's messages when a cut link heals or the process resumes.
-      // The unacknowledged messages stay at the input (they may have arrived: a duplicate).
-      logger("binder.mqtt")->warn("{}: {}; connection reset so that none of them arrives late", binding_.name,
-                                  e.what());
-      client_->abort();
-      client_.reset();
-      workflow::fence_unsettled(outcomes, binding_.name + ": " + e.what());
-    } catch (const MqttError& e) {
-      // A PUBACK with a failure reason concerns one message only when it was alone; in a batch
-      // the workflow retries one at a time to find out which.
-      const bool this_message = e.reason_code() >= kFirstFailureReason && messages.size() == 1;
-      // Unusable, or holding the batch's other PUBACKs. Given up on: reset, so nothing
-      // still queued is delivered later, after the messages were handed back.
-      client_->abort();
-      client_.reset();
-      for (auto& o : outcomes) {
-        if (o.result == SendResult::kRefused || o.result == SendResult::kFenced) continue;
-        o = {this_message ? SendResult::kRefused : SendResult::kUnavailable, binding_.name + ": " + e.what()};
-      }
-    }
-    return outcomes;
+    return workflow::publish_fenced_batch(*this, messages, fence, timeout, "binder.mqtt");
   }
 
   void close() override {
@@ -272,7 +219,10 @@ class MqttOutput final : public workflow::OutputBinding {
   }
 
  private:
-  void connect() {
+  const std::string& binding_name() const override { return binding_.name; }
+
+  void connect() override {
+    if (client_) return;
     try {
       client_ = std::make_unique<mqtt::Client>(endpoint_.options);
       logger("binder.mqtt")->info("{}: publishing to '{}' on {}", binding_.name, binding_.destination,
@@ -281,6 +231,46 @@ class MqttOutput final : public workflow::OutputBinding {
       client_.reset();
       throw BindingError(binding_.name + ": " + endpoint_.display + ": " + e.what());
     }
+  }
+  std::uint64_t write(const Message& m, const FencingGate* fence) override {
+    try {
+      // The client asks the fence again once the publication is written.
+      return client_->publish(binding_.destination, m.payload, endpoint_.qos, properties_of(m, retain_), fence);
+    } catch (const mqtt::Fenced& e) {
+      throw workflow::FencedError(e.what());
+    } catch (const MqttError& e) {
+      // Larger than the broker takes (it says so in CONNACK): refused before sending, so this
+      // message alone is at fault.
+      if (e.reason_code() == mqtt::reason::kPacketTooLarge) throw workflow::RefusedError(e.what());
+      throw BindingError(e.what());
+    }
+  }
+
+  Answers await(const std::vector<std::uint64_t>& tickets, Millis timeout, const FencingGate* fence) override {
+    Answers out;
+    out.each.resize(tickets.size());
+    try {
+      if (endpoint_.qos > 0) {
+        std::vector<std::uint16_t> ids;
+        for (auto t : tickets) ids.push_back(static_cast<std::uint16_t>(t));
+        client_->wait_for_acks(ids, timeout, fence);
+      }
+      for (auto& a : out.each) a.kind = Answer::Kind::kStored;
+    } catch (const mqtt::Fenced& e) {
+      out.end = Answers::End::kFenced;
+      out.error = e.what();
+    } catch (const MqttError& e) {
+      // A PUBACK with a failure reason; which of the batch's it was, the client does not say.
+      out.end = Answers::End::kLost;
+      out.error = e.what();
+      out.blames_the_message = e.reason_code() >= kFirstFailureReason;
+    }
+    return out;
+  }
+
+  void reset() override {
+    if (client_) client_->abort();
+    client_.reset();
   }
 
   const config::BindingSettings binding_;

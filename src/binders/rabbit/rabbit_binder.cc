@@ -3,6 +3,7 @@
 #include "amqp/connection.h"
 #include "common/logging.h"
 #include "config/key_table.h"
+#include "workflow/fenced_publish.h"
 
 namespace mi::binders {
 namespace {
@@ -189,7 +190,9 @@ class RabbitInput final : public workflow::InputBinding {
   std::unique_ptr<RabbitConnection> dead_letter_connection_;
 };
 
-class RabbitOutput final : public workflow::OutputBinding {
+// The rabbit protocol half of the fenced batch publish (workflow/fenced_publish.h): publisher
+// confirms, one round trip per batch.
+class RabbitOutput final : public workflow::OutputBinding, private workflow::PublishProtocol {
  public:
   explicit RabbitOutput(config::BindingSettings b)
       : binding_(std::move(b)), broker_(broker_settings(binding_)), routing_key_(option(binding_, "producer.routingkey")) {}
@@ -207,80 +210,9 @@ class RabbitOutput final : public workflow::OutputBinding {
     workflow::send_as_batch_of_one(*this, m, fence, kPublishTimeout);
   }
 
-  // Publishes the whole batch, then collects the confirms: one round trip per batch, not per
-  // message.
   std::vector<SendOutcome> send_batch(const std::vector<const Message*>& messages, const FencingGate* fence,
                                       Millis timeout) override {
-    std::vector<SendOutcome> outcomes(messages.size(), SendOutcome{SendResult::kUnavailable, ""});
-    try {
-      if (!connection_) connect();
-    } catch (const BindingError& e) {
-      for (auto& o : outcomes) o.error = e.what();
-      return outcomes;
-    }
-    unsigned long long first = 0;
-    std::size_t published = 0;
-    RabbitConnection::Confirms confirms;
-    try {
-      for (const Message* m : messages) {
-        // Right before each message, not once per batch: a process frozen in the middle of
-        // a batch must not publish the rest of it when it resumes after its lease ran out.
-        if (!workflow::fence_allows(fence)) break;
-        // And once more after writing it, before it leaves: a freeze between the check above
-        // and the write would otherwise send it late.
-        const auto tag = connection_->publish_fenced(fence, binding_.destination, routing_key_, m->payload, m->headers);
-        if (!tag) return fenced_while_writing(outcomes);
-        if (published++ == 0) first = *tag;
-      }
-    } catch (const RabbitError& e) {
-      confirms.lost = e;  // the socket failed mid-batch; collect what was confirmed anyway
-    }
-    if (!confirms.lost) {
-      for (std::size_t i = published; i < messages.size(); ++i) outcomes[i] = workflow::kNotSentFenced;
-    }
-    if (published > 0) {
-      auto answered = connection_->await_confirms(first, published, timeout, fence);
-      if (!confirms.lost) confirms.lost = answered.lost;
-      confirms.fenced = answered.fenced;
-      confirms.each = std::move(answered.each);
-    }
-    for (std::size_t i = 0; i < confirms.each.size(); ++i) {
-      const auto& c = confirms.each[i];
-      switch (c.kind) {
-        case RabbitConnection::Confirm::kAck: outcomes[i] = {SendResult::kDelivered, ""}; break;
-        case RabbitConnection::Confirm::kReturned:
-        case RabbitConnection::Confirm::kNack: outcomes[i] = {SendResult::kRefused, binding_.name + ": " + c.text}; break;
-        case RabbitConnection::Confirm::kPending: break;
-      }
-    }
-    if (confirms.fenced) {
-      // The lease ran out first. The reset discards what has not reached the broker yet, so
-      // nothing of this term arrives after the next term's messages when a cut link heals.
-      // The unconfirmed messages stay at the input: they may have arrived, and come again
-      // from the next active instance (a duplicate).
-      logger("binder.rabbit")->warn("{}: {}; connection reset so that none of them arrives late", binding_.name,
-                                    confirms.lost->what());
-      connection_->abort();
-      connection_.reset();
-      workflow::fence_unsettled(outcomes, binding_.name + ": " + confirms.lost->what());
-      return outcomes;
-    }
-    if (confirms.lost) {
-      const RabbitError& e = *confirms.lost;
-      // Given up on: reset, so nothing still queued is delivered later, after the messages
-      // were handed back.
-      connection_->abort();
-      connection_.reset();
-      // A precondition failure (406: e.g. larger than the broker's max_message_size) with one
-      // message in flight is that message's fault; with several it cannot be pinned on one, so
-      // they are all reported unavailable and the workflow retries one at a time.
-      const bool this_message = messages.size() == 1 && e.code() == 406;
-      for (auto& o : outcomes) {
-        if (o.result != SendResult::kUnavailable) continue;
-        o = {this_message ? SendResult::kRefused : SendResult::kUnavailable, binding_.name + ": " + e.what()};
-      }
-    }
-    return outcomes;
+    return workflow::publish_fenced_batch(*this, messages, fence, timeout, "binder.rabbit");
   }
 
   void close() override {
@@ -289,19 +221,10 @@ class RabbitOutput final : public workflow::OutputBinding {
   }
 
  private:
-  // publish_fenced found the lease gone once a message was written, and reset the connection
-  // before it left. The batch's earlier messages may or may not have arrived; they stay at
-  // the input and come again from the next active instance (at worst a duplicate).
-  std::vector<SendOutcome> fenced_while_writing(std::vector<SendOutcome>& outcomes) {
-    const std::string reason =
-        "leadership lease ran out while a message was being written (the process was paused?)";
-    logger("binder.rabbit")->warn("{}: {}; connection reset so that it does not arrive late", binding_.name, reason);
-    connection_.reset();
-    workflow::fence_unsettled(outcomes, binding_.name + ": " + reason);
-    return outcomes;
-  }
+  const std::string& binding_name() const override { return binding_.name; }
 
-  void connect() {
+  void connect() override {
+    if (connection_) return;
     try {
       connection_ = std::make_unique<RabbitConnection>(broker_.address, broker_.session, kRpcTimeout);
       connection_->enable_confirms();
@@ -309,6 +232,42 @@ class RabbitOutput final : public workflow::OutputBinding {
       connection_.reset();
       throw BindingError(binding_.name + ": " + e.what());
     }
+  }
+
+  std::uint64_t write(const Message& m, const FencingGate* fence) override {
+    try {
+      const auto tag = connection_->publish_fenced(fence, binding_.destination, routing_key_, m.payload, m.headers);
+      if (!tag) throw workflow::FencedError("leadership lease ran out while a message was being written (the process was paused?)");
+      return *tag;
+    } catch (const RabbitError& e) {
+      throw BindingError(e.what());
+    }
+  }
+
+  Answers await(const std::vector<std::uint64_t>& tickets, Millis timeout, const FencingGate* fence) override {
+    // Tags of one channel are consecutive.
+    const auto confirms = connection_->await_confirms(tickets.front(), tickets.size(), timeout, fence);
+    Answers out;
+    for (const auto& c : confirms.each) {
+      switch (c.kind) {
+        case RabbitConnection::Confirm::kAck: out.each.push_back({Answer::Kind::kStored, ""}); break;
+        case RabbitConnection::Confirm::kReturned:
+        case RabbitConnection::Confirm::kNack: out.each.push_back({Answer::Kind::kRefused, c.text}); break;
+        case RabbitConnection::Confirm::kPending: out.each.push_back({}); break;
+      }
+    }
+    if (confirms.lost) {
+      out.end = confirms.fenced ? Answers::End::kFenced : Answers::End::kLost;
+      out.error = confirms.lost->what();
+      // A precondition failure (406: e.g. larger than the broker's max_message_size).
+      out.blames_the_message = confirms.lost->code() == 406;
+    }
+    return out;
+  }
+
+  void reset() override {
+    if (connection_) connection_->abort();
+    connection_.reset();
   }
 
   const config::BindingSettings binding_;
