@@ -181,10 +181,9 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
 
 int run(int argc, char** argv) {
   const sigset_t stop_signals = block_stop_signals();
-  std::string error;
-  const auto command_line = parse_command_line(argc, argv, error);
+  const auto command_line = parse_command_line(argc, argv);
   if (!command_line) {
-    std::cerr << "error: " << error << "\nRun with --help for the options.\n";
+    std::cerr << "error: " << command_line.error() << "\nRun with --help for the options.\n";
     return kExitBadConfig;
   }
   if (command_line->show_help) {
@@ -217,8 +216,8 @@ int run(int argc, char** argv) {
       log->error("--create-management-queue needs active_standby mode with amqp:// session hosts");
       return kExitBadConfig;
     }
-    if (const auto failure = session::create_management_queue(settings)) {
-      log->error("cannot create management queue '{}': {}", settings.management_queue, *failure);
+    if (const Status created = session::create_management_queue(settings); !created.is_ok()) {
+      log->error("cannot create management queue '{}': {}", settings.management_queue, created.error());
       return kExitFailure;
     }
     log->info("management queue '{}' is ready (durable quorum queue, x-single-active-consumer=true)",

@@ -6,7 +6,7 @@
 
 namespace mi::app {
 
-std::optional<CommandLine> parse_command_line(int argc, const char* const* argv, std::string& error) {
+Expected<CommandLine> parse_command_line(int argc, const char* const* argv) {
   CommandLine out;
   CLI::App cli{"micro-integration: moves messages between systems in workflows, with "
                "active-standby redundancy.\nConfiguration keys can be overridden as "
@@ -29,8 +29,7 @@ std::optional<CommandLine> parse_command_line(int argc, const char* const* argv,
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    error = e.what();
-    return std::nullopt;
+    return Expected<CommandLine>::failure(e.what());
   }
   out.overrides = cli.remaining();
   out.help_text = cli.help() + "\nConfiguration keys:\n" + config::reference_text();

@@ -1,9 +1,10 @@
 #pragma once
 // The binary's own options; everything else on the command line is a Spring-style
 // `--some.key=value` configuration override.
-#include <optional>
 #include <string>
 #include <vector>
+
+#include "common/expected.h"
 
 namespace mi::app {
 
@@ -18,7 +19,7 @@ struct CommandLine {
   std::string help_text;
 };
 
-// Returns nothing and sets `error` for a malformed command line.
-std::optional<CommandLine> parse_command_line(int argc, const char* const* argv, std::string& error);
+// The options, or what is wrong with them.
+Expected<CommandLine> parse_command_line(int argc, const char* const* argv);
 
 }  // namespace mi::app

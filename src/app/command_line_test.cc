@@ -5,17 +5,15 @@
 namespace mi::app {
 namespace {
 
-std::optional<CommandLine> parse(std::vector<const char*> args, std::string& error) {
+Expected<CommandLine> parse(std::vector<const char*> args) {
   args.insert(args.begin(), "micro-integration");
-  return parse_command_line(static_cast<int>(args.size()), args.data(), error);
+  return parse_command_line(static_cast<int>(args.size()), args.data());
 }
 
 TEST(CommandLine, SeparatesOwnOptionsFromSpringOverrides) {
-  std::string error;
   auto cl = parse({"--config", "a.yml", "--server.port=9000", "--config=b.properties",
-                   "--solace.connector.workflows.0.enabled=true", "--check-config"},
-                  error);
-  ASSERT_TRUE(cl) << error;
+                   "--solace.connector.workflows.0.enabled=true", "--check-config"});
+  ASSERT_TRUE(cl) << cl.error();
   EXPECT_EQ(cl->config_files, (std::vector<std::string>{"a.yml", "b.properties"}));
   EXPECT_EQ(cl->overrides, (std::vector<std::string>{"--server.port=9000",
                                                      "--solace.connector.workflows.0.enabled=true"}));
@@ -24,8 +22,7 @@ TEST(CommandLine, SeparatesOwnOptionsFromSpringOverrides) {
 }
 
 TEST(CommandLine, HelpListsConfigurationKeys) {
-  std::string error;
-  auto cl = parse({"--help"}, error);
+  auto cl = parse({"--help"});
   ASSERT_TRUE(cl);
   EXPECT_TRUE(cl->show_help);
   EXPECT_NE(cl->help_text.find("solace.connector.management.leader-election.mode"), std::string::npos);
@@ -33,9 +30,9 @@ TEST(CommandLine, HelpListsConfigurationKeys) {
 }
 
 TEST(CommandLine, ConfigWithoutValueIsAnError) {
-  std::string error;
-  EXPECT_FALSE(parse({"--config"}, error));
-  EXPECT_FALSE(error.empty());
+  const auto cl = parse({"--config"});
+  EXPECT_FALSE(cl);
+  EXPECT_NE(cl.error().find("--config"), std::string::npos) << cl.error();
 }
 
 }  // namespace

@@ -18,20 +18,20 @@ std::unique_ptr<ManagementSession> make_session(const config::Settings& settings
   return std::make_unique<RabbitSession>(settings.session, settings.management_queue, gate, clock);
 }
 
-std::optional<std::string> create_management_queue(const config::Settings& settings) {
-  if (settings.session.is_file()) return std::nullopt;  // the lock file is created on first use
+Status create_management_queue(const config::Settings& settings) {
+  if (settings.session.is_file()) return Status::ok();  // the lock file is created on first use
   std::string last_error = "no management host configured";
   for (const auto& host : settings.session.hosts) {
     try {
       RabbitConnection connection(host, settings.session, Millis{5000});
       connection.declare_queue(settings.management_queue, "quorum", true);
       connection.close_gracefully();
-      return std::nullopt;
+      return Status::ok();
     } catch (const RabbitError& e) {
       last_error = e.what();
     }
   }
-  return last_error;
+  return Status::failure(last_error);
 }
 
 }  // namespace mi::session

@@ -1,7 +1,7 @@
 #pragma once
 #include <memory>
-#include <optional>
-#include <string>
+
+#include "common/expected.h"
 
 #include "config/settings.h"
 #include "session/management_session.h"
@@ -13,7 +13,7 @@ std::unique_ptr<ManagementSession> make_session(const config::Settings& settings
 
 // Declares the management queue as the product expects it (durable quorum queue with
 // x-single-active-consumer) on the first reachable host; for --create-management-queue.
-// Nothing when it is there; otherwise why not (the last host's error).
-std::optional<std::string> create_management_queue(const config::Settings& settings);
+// A failure says why (the last host's error).
+Status create_management_queue(const config::Settings& settings);
 
 }  // namespace mi::session

@@ -60,15 +60,6 @@ struct SendOutcome {
 // The outcome of a message an output did not send because the fence was closed.
 inline const SendOutcome kNotSentFenced{SendResult::kFenced, "leadership not confirmed; message not published"};
 
-// The fence closed while an output waited for its broker's answers or wrote a message: every
-// message not yet settled (kUnavailable) becomes kFenced, so the workflow hands it back to
-// the input.
-inline void fence_unsettled(std::vector<SendOutcome>& outcomes, const std::string& error) {
-  for (auto& o : outcomes) {
-    if (o.result == SendResult::kUnavailable) o = {SendResult::kFenced, error};
-  }
-}
-
 // True if `fence` (null: none) lets a message be sent now.
 inline bool fence_allows(const FencingGate* fence) {
   return !fence || fence->allows(std::chrono::steady_clock::now());
