@@ -52,7 +52,7 @@ void FileLockSession::start(SessionListener& listener) {
 
 void FileLockSession::release() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stop_ && !thread_.joinable()) return;
     stop_ = true;
   }
@@ -65,18 +65,18 @@ void FileLockSession::release() {
 }
 
 void FileLockSession::yield() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (status_.active) yield_ = true;
   cv_.notify_all();
 }
 
 SessionStatus FileLockSession::status() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return status_;
 }
 
 void FileLockSession::set_status(SessionHealth health, const std::string& detail, bool active) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   status_.health = health;
   status_.detail = detail;
   status_.active = active;
@@ -90,7 +90,7 @@ bool FileLockSession::acquire_lock(int fd) {
       set_status(SessionHealth::kDown, "cannot lock " + lock_file_.string() + ": " + std::strerror(errno), false);
       return false;
     }
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stop_) return false;
   }
 }
@@ -111,7 +111,7 @@ void FileLockSession::run() {
   auto log = logger("leader");
   while (true) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (stop_) break;
     }
     std::error_code ignored;
@@ -120,8 +120,8 @@ void FileLockSession::run() {
     if (fd < 0) {
       set_status(SessionHealth::kDown, "cannot open lock file " + lock_file_.string() + ": " + std::strerror(errno), false);
       log->error("management session: {}", status().detail);
-      std::unique_lock lock(mutex_);
-      cv_.wait_for(lock, retry_wait_, [this] { return stop_; });
+      MutexLock lock(mutex_);
+      cv_.wait_for(lock.native(), retry_wait_, [this]() REQUIRES(mutex_) { return stop_; });
       continue;
     }
     set_status(SessionHealth::kBound, "waiting for the lock on " + lock_file_.string(), false);
@@ -129,8 +129,8 @@ void FileLockSession::run() {
     if (!acquire_lock(fd)) {
       ::close(fd);
       if (status().health == SessionHealth::kDown) {
-        std::unique_lock lock(mutex_);
-        cv_.wait_for(lock, retry_wait_, [this] { return stop_; });
+        MutexLock lock(mutex_);
+        cv_.wait_for(lock.native(), retry_wait_, [this]() REQUIRES(mutex_) { return stop_; });
         continue;
       }
       break;
@@ -142,8 +142,8 @@ void FileLockSession::run() {
     listener_->flow_active(epoch);
     bool stopping = false;
     {
-      std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return stop_ || yield_; });
+      MutexLock lock(mutex_);
+      cv_.wait(lock.native(), [this]() REQUIRES(mutex_) { return stop_ || yield_; });
       stopping = stop_;
       yield_ = false;
     }
@@ -154,8 +154,8 @@ void FileLockSession::run() {
     log->info("management session: flow {}", stopping ? "released" : "yielded");
     if (stopping) break;
     // Give a waiting standby the chance to take the lock before binding again.
-    std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, retry_wait_, [this] { return stop_; });
+    MutexLock lock(mutex_);
+    cv_.wait_for(lock.native(), retry_wait_, [this]() REQUIRES(mutex_) { return stop_; });
   }
   thread_done_.store(true);
 }

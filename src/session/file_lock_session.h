@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/mutex.h"
 #include "session/management_session.h"
 
 namespace mi::session {
@@ -37,11 +38,11 @@ class FileLockSession final : public ManagementSession {
   const Millis retry_wait_;
   SessionListener* listener_ = nullptr;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable cv_;
-  SessionStatus status_;
-  bool stop_ = false;
-  bool yield_ = false;
+  SessionStatus status_ GUARDED_BY(mutex_);
+  bool stop_ GUARDED_BY(mutex_) = false;
+  bool yield_ GUARDED_BY(mutex_) = false;
   std::atomic<bool> thread_done_{false};
   std::thread thread_;
 };

@@ -60,7 +60,7 @@ void RabbitSession::start(SessionListener& listener) {
 
 void RabbitSession::release() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -69,27 +69,27 @@ void RabbitSession::release() {
 
 void RabbitSession::yield() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     yield_ = true;
   }
   cv_.notify_all();
 }
 
 SessionStatus RabbitSession::status() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return status_;
 }
 
 void RabbitSession::set_status(SessionHealth health, const std::string& detail) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   status_.health = health;
   status_.detail = detail;
   status_.active = active_;
 }
 
 bool RabbitSession::wait_or_stop(Millis duration) {
-  std::unique_lock lock(mutex_);
-  return clock_.wait_for(lock, cv_, duration, [this] { return stop_; });
+  MutexLock lock(mutex_);
+  return clock_.wait_for(lock.native(), cv_, duration, [this]() REQUIRES(mutex_) { return stop_; });
 }
 
 void RabbitSession::lose_flow(const std::string& reason, bool lease_expiry) {
@@ -101,7 +101,7 @@ void RabbitSession::lose_flow(const std::string& reason, bool lease_expiry) {
   gate_.close();
   active_ = false;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     status_.active = false;
   }
   logger("leader")->warn("management session: flow inactive: {}{}", reason,
@@ -114,7 +114,7 @@ bool RabbitSession::connect_any_host() {
   for (const auto& host : settings_.hosts) {
     for (int attempt = 0; attempt <= settings_.connect_retries_per_host; ++attempt) {
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (stop_) return false;
       }
       try {
@@ -208,7 +208,7 @@ RabbitSession::BindingEnd RabbitSession::serve() {
   using Kind = BindingEnd::Kind;
   for (;;) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (stop_) return {Kind::kReleased, "released"};
       if (yield_) {
         yield_ = false;
@@ -237,12 +237,12 @@ void RabbitSession::run() {
   int failed_rounds = 0;
   for (;;) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (stop_) break;
     }
     if (!connect_any_host()) {
       {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (stop_) break;
       }
       ++failed_rounds;
@@ -254,14 +254,14 @@ void RabbitSession::run() {
                                    "); last error: " + status().detail;
         set_status(SessionHealth::kDown, detail);
         log->error("management session: {}; staying standby", detail);
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return stop_; });
+        MutexLock lock(mutex_);
+        cv_.wait(lock.native(), [this]() REQUIRES(mutex_) { return stop_; });
         break;
       }
       continue;
     }
     if (ever_connected) {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       ++status_.reconnects;
     }
     ever_connected = true;

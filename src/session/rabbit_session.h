@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "common/mutex.h"
 #include "config/settings.h"
 #include "session/management_session.h"
 #include "session/token_lease_protocol.h"
@@ -75,11 +76,11 @@ class RabbitSession final : public ManagementSession {
   bool active_ = false;  // session thread only
   bool warned_not_quorum_ = false;  // session thread only
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable cv_;
-  SessionStatus status_;
-  bool stop_ = false;
-  bool yield_ = false;
+  SessionStatus status_ GUARDED_BY(mutex_);
+  bool stop_ GUARDED_BY(mutex_) = false;
+  bool yield_ GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 
