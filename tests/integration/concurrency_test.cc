@@ -150,6 +150,46 @@ spring:
   std::cout << "SIGTERM to exit: " << ms_since(stopping) << " ms\n";
 }
 
+// A binding that can never work as configured fails its start, as before: the workflow stays
+// stopped and health says DOWN with the reason, instead of retrying it as an outage.
+TEST_F(Concurrency, AnOutputConfiguredWronglyFailsToStartInsteadOfReconnectingForever) {
+  const int port = free_port();
+  const std::string yaml = users_and_server(port) + R"(    workflows:
+      0: {enabled: true}
+spring:
+  cloud:
+    stream:
+      binders:
+        disk: {type: file}
+        rmq: {type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: 1}}}
+      bindings:
+        input-0: {destination: inbox0, binder: disk}
+        output-0: {destination: "", binder: rmq}
+)";
+  instance = std::make_unique<Instance>(dir->path(), yaml, port);
+  auto reader = instance->client();
+  json workflow;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto res = reader.Get("/actuator/workflows/0");
+        workflow = res ? json::parse(res->body) : json{};
+        return workflow.value("lastError", "").find("producer.routing-key") != std::string::npos;
+      },
+      std::chrono::seconds(15)));
+  EXPECT_EQ(workflow["state"], "stopped");
+  EXPECT_FALSE(workflow.contains("connection"));
+  // DOWN once the leader has made its attempts (fail-over.max-attempts, with back-off) and
+  // taken the active state anyway, as the spec says.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto health = instance->anonymous_client().Get("/actuator/health");
+        return health && health->status == 503 && json::parse(health->body)["status"] == "DOWN";
+      },
+      std::chrono::seconds(15)));
+  EXPECT_NE(instance->process().log().find("start attempt 3/3 failed"), std::string::npos);
+  EXPECT_EQ(json::parse(reader.Get("/actuator/workflows/0")->body)["state"], "stopped");
+}
+
 // Measured before the fix: 60 admin POSTs, 8 at a time, mixing the four states on workflow
 // 0: in 4 of 4 runs 1-7 requests never got an answer (HTTP threads blocked for good in
 // Workflow::stop -> join), and SIGTERM then took 34 s (rc 1) or never ended.

@@ -191,12 +191,11 @@ class MqttOutput final : public workflow::OutputBinding, private workflow::Publi
   explicit MqttOutput(config::BindingSettings b) : binding_(std::move(b)), endpoint_(endpoint(binding_, false)) {
     auto it = binding_.options.find("producer.retained");
     if (it != binding_.options.end()) config::parse_bool(it->second, retain_);
+    // A configuration error: thrown here, at start, rather than retried as an outage by open().
+    if (binding_.destination.empty()) throw BindingError(binding_.name + ": an MQTT output needs a topic as destination");
   }
 
-  void open() override {
-    if (binding_.destination.empty()) throw BindingError(binding_.name + ": an MQTT output needs a topic as destination");
-    connect();
-  }
+  void open() override { connect(); }
 
   void send(const Message& m, const FencingGate* fence) override {
     workflow::send_as_batch_of_one(*this, m, fence, Millis{30000});

@@ -195,16 +195,16 @@ class RabbitInput final : public workflow::InputBinding {
 class RabbitOutput final : public workflow::OutputBinding, private workflow::PublishProtocol {
  public:
   explicit RabbitOutput(config::BindingSettings b)
-      : binding_(std::move(b)), broker_(broker_settings(binding_)), routing_key_(option(binding_, "producer.routingkey")) {}
-
-  void open() override {
+      : binding_(std::move(b)), broker_(broker_settings(binding_)), routing_key_(option(binding_, "producer.routingkey")) {
+    // A configuration error: thrown here, at start, rather than retried as an outage by open().
     if (binding_.destination.empty() && routing_key_.empty()) {
       throw BindingError(binding_.name +
                          ": publishing to the default exchange needs spring.cloud.stream.rabbit.bindings." +
                          binding_.name + ".producer.routing-key (the queue name)");
     }
-    connect();
   }
+
+  void open() override { connect(); }
 
   void send(const Message& m, const FencingGate* fence) override {
     workflow::send_as_batch_of_one(*this, m, fence, kPublishTimeout);
