@@ -329,6 +329,14 @@ std::string environment_value(const BindingSettings& binding, const std::string&
   return it == binding.environment.end() || it->second.empty() ? std::string(spec->default_value) : it->second;
 }
 
+int environment_port(const BindingSettings& binding, const std::string& key, bool tls, int tls_port) {
+  const auto it = binding.environment.find(key);
+  const bool set = it != binding.environment.end() && !it->second.empty();
+  long long port = tls_port;
+  if (set || !tls) parse_int(environment_value(binding, key), port);
+  return static_cast<int>(port);
+}
+
 Settings build_settings(const Config& config, const std::set<std::string>& binder_types,
                         Problems& problems) {
   Settings s;

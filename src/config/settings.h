@@ -33,6 +33,9 @@ struct BindingSettings {
 // Throws std::logic_error if the table does not declare that key: a binder cannot read a key,
 // or fall back to a default, that the configuration reference does not show.
 std::string environment_value(const BindingSettings& binding, const std::string& key);
+// A broker port from a binder's environment: the value set, else `tls_port` when TLS is on,
+// else the table's default (the plain port).
+int environment_port(const BindingSettings& binding, const std::string& key, bool tls, int tls_port);
 
 // solace.connector.workflows.<id>.acknowledgment.* (or the default under
 // solace.connector.default.workflow.acknowledgment.*).

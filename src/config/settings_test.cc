@@ -274,6 +274,10 @@ TEST(Settings, BinderEnvironmentValuesFallBackToTheTableAndUndeclaredOnesAreAPro
   EXPECT_EQ(environment_value(binding, "spring.rabbitmq.virtualhost"), "/");
   EXPECT_EQ(environment_value(binding, "mqtt.clientid"), "micro-integration");
   EXPECT_THROW(environment_value(binding, "spring.rabbitmq.hots"), std::logic_error) << "only a ** pattern matches";
+  EXPECT_EQ(environment_port(binding, "spring.rabbitmq.port", false, 5671), 5672);
+  EXPECT_EQ(environment_port(binding, "spring.rabbitmq.port", true, 5671), 5671) << "unset (empty): the TLS port";
+  binding.environment["spring.rabbitmq.port"] = "6000";
+  EXPECT_EQ(environment_port(binding, "spring.rabbitmq.port", true, 5671), 6000);
 }
 
 }  // namespace

@@ -48,17 +48,6 @@ class HungListener {
   int port_ = 0;
 };
 
-std::string users_and_server(int port) {
-  return "server:\n  address: 127.0.0.1\n  port: " + std::to_string(port) + R"(
-solace:
-  connector:
-    security:
-      users:
-        - {name: reader, password: reader-secret-pw}
-        - {name: admin, password: admin-secret-pw, roles: [admin]}
-)";
-}
-
 class Concurrency : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,7 +65,7 @@ class Concurrency : public ::testing::Test {
 TEST_F(Concurrency, AHungBrokerDelaysNeitherTheOtherWorkflowNorTheApiAndIsReportedAsAHang) {
   HungListener hung;
   const int port = free_port();
-  const std::string yaml = users_and_server(port) + R"(    workflows:
+  const std::string yaml = server_and_users_config(port) + R"(    workflows:
       0: {enabled: true}
       1: {enabled: true}
 spring:
@@ -154,7 +143,7 @@ spring:
 // stopped and health says DOWN with the reason, instead of retrying it as an outage.
 TEST_F(Concurrency, AnOutputConfiguredWronglyFailsToStartInsteadOfReconnectingForever) {
   const int port = free_port();
-  const std::string yaml = users_and_server(port) + R"(    workflows:
+  const std::string yaml = server_and_users_config(port) + R"(    workflows:
       0: {enabled: true}
 spring:
   cloud:

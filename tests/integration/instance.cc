@@ -5,7 +5,7 @@
 
 namespace mi::integration {
 
-std::string standalone_config(int port) {
+std::string server_and_users_config(int port) {
   return "server:\n  address: 127.0.0.1\n  port: " + std::to_string(port) + R"(
 solace:
   connector:
@@ -13,7 +13,11 @@ solace:
       users:
         - {name: reader, password: reader-secret-pw}
         - {name: admin, password: admin-secret-pw, roles: [admin]}
-    workflows:
+)";
+}
+
+std::string standalone_config(int port) {
+  return server_and_users_config(port) + R"(    workflows:
       0:
         enabled: true
 spring:

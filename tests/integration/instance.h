@@ -13,6 +13,9 @@ inline constexpr const char* kAdminPassword = "admin-secret-pw";
 inline constexpr const char* kReaderUser = "reader";
 inline constexpr const char* kReaderPassword = "reader-secret-pw";
 
+// server.address/port on loopback and solace.connector.security.users reader and admin; the
+// YAML ends inside `solace: connector:`, so more of it may follow at four spaces.
+std::string server_and_users_config(int port);
 // A standalone config with workflow 0 (inbox -> outbox) and users reader and admin.
 std::string standalone_config(int port);
 

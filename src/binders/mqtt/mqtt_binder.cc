@@ -38,13 +38,7 @@ Endpoint endpoint(const config::BindingSettings& b, bool persistent_session) {
   e.options.tls = tls;
   e.options.ca_file = env("mqtt.ssl.truststore");
   e.options.host = env("mqtt.host");
-  long long port = 0;
-  if (tls && !b.environment.count("mqtt.port")) {
-    port = 8883;  // MQTT over TLS, as the table's description says
-  } else {
-    config::parse_int(env("mqtt.port"), port);
-  }
-  e.options.port = static_cast<int>(port);
+  e.options.port = config::environment_port(b, "mqtt.port", tls, 8883);  // MQTT over TLS
   e.options.username = env("mqtt.username");
   e.options.password = env("mqtt.password");
   e.options.client_id = env("mqtt.clientid") + "-" + b.name;

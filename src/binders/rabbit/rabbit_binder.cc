@@ -32,13 +32,7 @@ BrokerSettings broker_settings(const config::BindingSettings& b) {
   config::parse_bool(env("spring.rabbitmq.ssl.enabled"), tls);
   s.address.scheme = tls ? "amqps" : "amqp";
   s.address.host = env("spring.rabbitmq.host");
-  long long port = 0;
-  if (tls && !b.environment.count("spring.rabbitmq.port")) {
-    port = 5671;  // the AMQPS port, as the table's description says
-  } else {
-    config::parse_int(env("spring.rabbitmq.port"), port);
-  }
-  s.address.port = static_cast<int>(port);
+  s.address.port = config::environment_port(b, "spring.rabbitmq.port", tls, 5671);  // AMQPS
   s.session.vhost = env("spring.rabbitmq.virtualhost");
   s.session.username = env("spring.rabbitmq.username");
   s.session.password = env("spring.rabbitmq.password");
