@@ -7,9 +7,9 @@
 //   ====                              a line of four '=' starts the next request
 //
 // Each input gets a fresh ManagementApi over a fixed configuration (read through the
-// config pipeline), in-memory binders and a manual clock, as management_api_test.cc builds
-// one; its requests are handled in order, so a sequence (stop, start, yield, ...) can be
-// reached. ManagementApi::handle never throws and turns an internal exception into a
+// config pipeline), in-memory binders, a manual clock and the leader's thread (which carries
+// out workflow commands), as management_api_test.cc builds one; its requests are handled in
+// order, so a sequence (stop, start, yield, ...) can be reached. ManagementApi::handle never throws and turns an internal exception into a
 // 500 "internal error": here any 500 is a bug, and so are an undocumented status, a JSON
 // response that does not parse, or a configured password in a response.
 // MI_FUZZ_VERBOSE=1 prints each request's status and body (for writing seeds).
@@ -75,7 +75,10 @@ class QuietInput final : public workflow::InputBinding {
  public:
   explicit QuietInput(bool fail_open) : fail_open_(fail_open) {}
   void open() override {
-    if (fail_open_) throw workflow::BindingError("fake input cannot open");
+    if (!fail_open_) return;
+    // The worker retries at once on the manual clock: a pause keeps that from spinning.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    throw workflow::BindingError("fake input cannot open");
   }
   std::optional<workflow::Delivery> receive(Millis) override {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -224,15 +227,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mi::testing::ManualClock clock;
   workflow::WorkflowManager workflows(settings.workflows, registry(), clock, settings.shutdown_timeout);
   leader::LeaderElection leader(settings.mode, settings.fail_over, workflows, clock);
+  leader.start();  // its thread carries out the API's workflow commands, as in the binary
+  // Waits until the leader's thread has finished a change to `state`.
+  auto settle = [&leader](leader::LeaderState state) {
+    for (int i = 0; i < 100000; ++i) {
+      const auto status = leader.status();
+      if (status.state == state && !status.changing) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    fuzz::fail("the leader did not become " + std::string(leader::to_string(state)) + " within 10 s");
+  };
   if (!input.standby) {
     leader.request(leader::LeaderState::kActive, 1);
-    leader.process_pending();
+    settle(leader::LeaderState::kActive);
   }
   // What Redundancy::request_yield does, minus the session: an active instance steps down.
-  auto request_yield = [&leader] {
+  auto request_yield = [&leader, &settle] {
     if (leader.status().state != leader::LeaderState::kActive) return false;
     leader.request(leader::LeaderState::kStandby);
-    leader.process_pending();
+    settle(leader::LeaderState::kStandby);
     return true;
   };
   management::ManagementApi api(
