@@ -68,44 +68,47 @@ const KeySpec& declared(const std::string& canonical, std::initializer_list<Valu
 
 std::string Config::get_string(const std::string& key) const {
   const std::string canonical = canonical_key(key);
-  const KeySpec& spec = declared(canonical, {});
-  if (const auto* v = properties_.find(canonical)) return v->value;
-  return std::string(spec.default_value);
+  return value_or_default(canonical, declared(canonical, {}));
 }
 
 bool Config::get_bool(const std::string& key) const {
-  declared(canonical_key(key), {ValueType::kBool});
+  const std::string canonical = canonical_key(key);
   bool b = false;
-  parse_bool(get_string(key), b);
+  parse_bool(value_or_default(canonical, declared(canonical, {ValueType::kBool})), b);
   return b;
 }
 
 long long Config::get_int(const std::string& key) const {
-  declared(canonical_key(key), {ValueType::kInt});
+  const std::string canonical = canonical_key(key);
   long long n = 0;
-  parse_int(get_string(key), n);
+  parse_int(value_or_default(canonical, declared(canonical, {ValueType::kInt})), n);
   return n;
 }
 
 double Config::get_double(const std::string& key) const {
-  declared(canonical_key(key), {ValueType::kDouble});
+  const std::string canonical = canonical_key(key);
   double d = 0;
-  parse_double(get_string(key), d);
+  parse_double(value_or_default(canonical, declared(canonical, {ValueType::kDouble})), d);
   return d;
 }
 
 long long Config::get_duration_ms(const std::string& key) const {
-  declared(canonical_key(key), {ValueType::kDuration});
+  const std::string canonical = canonical_key(key);
   long long ms = 0;
-  parse_duration_ms(get_string(key), ms);
+  parse_duration_ms(value_or_default(canonical, declared(canonical, {ValueType::kDuration})), ms);
   return ms;
 }
 
 long long Config::get_data_size(const std::string& key) const {
-  declared(canonical_key(key), {ValueType::kDataSize});
+  const std::string canonical = canonical_key(key);
   long long bytes = 0;
-  parse_data_size(get_string(key), bytes);
+  parse_data_size(value_or_default(canonical, declared(canonical, {ValueType::kDataSize})), bytes);
   return bytes;
+}
+
+std::string Config::value_or_default(const std::string& canonical, const KeySpec& spec) const {
+  if (const auto* v = properties_.find(canonical)) return v->value;
+  return std::string(spec.default_value);
 }
 
 std::vector<std::string> Config::get_list(const std::string& key) const {

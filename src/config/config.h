@@ -46,6 +46,9 @@ class Config {
   std::string describe_effective() const;
 
  private:
+  // The value set for a canonical key, else its spec's default.
+  std::string value_or_default(const std::string& canonical, const KeySpec& spec) const;
+
   PropertySet properties_;
 };
 

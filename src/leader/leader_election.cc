@@ -54,9 +54,12 @@ void LeaderElection::shutdown() {
 
 LeaderStatus LeaderElection::status() const {
   MutexLock lock(mutex_);
-  const bool fenced = gate_ && !gate_->allows(clock_.now());
-  return {state_ == LeaderState::kActive && fenced ? LeaderState::kStandby : state_, changing_, state_changes_,
-          last_change_, epoch_, term_started_};
+  return {active_now() ? LeaderState::kActive : LeaderState::kStandby, changing_, state_changes_, last_change_, epoch_,
+          term_started_};
+}
+
+bool LeaderElection::active_now() const {
+  return state_ == LeaderState::kActive && (!gate_ || gate_->allows(clock_.now()));
 }
 
 CommandResult LeaderElection::command(int id, WorkflowCommand command, Millis queue_wait) {
@@ -111,11 +114,10 @@ void LeaderElection::run_command() {
   pending->taken = true;
   command_done_.notify_all();
   const bool starts = pending->command == WorkflowCommand::kStart || pending->command == WorkflowCommand::kResume;
-  const bool fenced = gate_ && !gate_->allows(clock_.now());
   CommandResult result;
   if (stopping_) {
     result = {CommandResult::Code::kShuttingDown, "the instance is shutting down"};
-  } else if (starts && (state_ != LeaderState::kActive || fenced)) {
+  } else if (starts && !active_now()) {
     result = {CommandResult::Code::kStandby, "this instance is standby; only the active instance runs workflows"};
   } else {
     mutex_.unlock();

@@ -79,6 +79,8 @@ class LeaderElection {
     std::optional<CommandResult> result;
   };
   void run_worker();
+  // Active, and the fencing gate (if any) still open: what status() and the commands go by.
+  bool active_now() const REQUIRES(mutex_);
   // Pops and carries out the oldest command; unlocks mutex_ while a workflow changes.
   void run_command() REQUIRES(mutex_);
   // Returns false if cut short because the wanted state changed meanwhile. `lock` holds

@@ -183,20 +183,6 @@ TEST(LeaderElection, CommandsAreCarriedOutByTheWorkerInTheOrderTheyCame) {
                                                 "stop 1"}));
 }
 
-// The API listens before the leader starts: a command that came first must not be carried
-// out before the standalone instance has become active (a STOPPED would be undone by it).
-TEST(LeaderElection, ACommandQueuedBeforeStartIsCarriedOutAfterBecomingActive) {
-  ManualClock clock;
-  FakeWorkflows wf;
-  LeaderElection le(config::LeaderMode::kStandalone, policy(3), wf, clock);
-  auto stopped = std::async(std::launch::async, [&] { return le.command(0, WorkflowCommand::kStop, Millis{5000}); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // lets the command be queued first
-  le.start();
-  EXPECT_TRUE(stopped.get().done());
-  le.shutdown();
-  EXPECT_EQ(wf.calls, (std::vector<std::string>{"start 0", "start 1", "STOPPED 0", "stop 0", "stop 1"}));
-}
-
 TEST(LeaderElection, AStartCommandOnAStandbyIsRefusedWithoutTouchingTheWorkflow) {
   ManualClock clock;
   FakeWorkflows wf;

@@ -44,7 +44,7 @@ class WorkflowControl {
   virtual bool start_workflow(int id) = 0;
   virtual bool stop_workflow(int id) = 0;
   // Asks a workflow to wind down without waiting, so that several stop at the same time.
-  virtual void request_stop_workflow(int /*id*/) {}
+  virtual void request_stop_workflow(int id) = 0;
   // Carries out an operator's command; the leader calls it on its own thread only.
   virtual CommandResult change_workflow(int id, WorkflowCommand command) = 0;
 };

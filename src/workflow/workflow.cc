@@ -211,7 +211,6 @@ void Workflow::settle(const Delivery& delivery, bool acknowledge) {
 
 bool Workflow::open_bindings() {
   Millis delay = settings_.retry.initial_interval;
-  bool failed_before = false;
   for (;;) {
     {
       MutexLock lock(mutex_);
@@ -225,11 +224,10 @@ bool Workflow::open_bindings() {
       }
       input_->open();
       input_down_ = false;
-      logger("workflow")->info("workflow {} started ({} -> {}){}", settings_.id, settings_.input.destination,
-                               settings_.output.destination, failed_before ? " after its bindings could be opened" : "");
+      logger("workflow")->info("workflow {} started ({} -> {})", settings_.id, settings_.input.destination,
+                               settings_.output.destination);
       return true;
     } catch (const std::exception& e) {
-      failed_before = true;
       MutexLock lock(mutex_);
       record_error(std::string("cannot open the ") + (output_side ? "output" : "input") + ", trying again in " +
                    std::to_string(delay.count()) + " ms: " + e.what());
@@ -240,12 +238,13 @@ bool Workflow::open_bindings() {
 }
 
 void Workflow::run() {
-  if (!open_bindings()) {
-    MutexLock lock(mutex_);
-    worker_done_ = true;
-    cv_.notify_all();
-    return;
-  }
+  if (open_bindings()) move_messages();
+  MutexLock lock(mutex_);
+  worker_done_ = true;
+  cv_.notify_all();
+}
+
+void Workflow::move_messages() {
   // Broker outages (either side) and poison messages back off the same way, so neither a
   // dead broker nor a message that can never be delivered makes the worker spin.
   Millis outage_delay = settings_.retry.initial_interval;
@@ -291,9 +290,6 @@ void Workflow::run() {
       outage_delay = next_delay(outage_delay);
     }
   }
-  MutexLock lock(mutex_);
-  worker_done_ = true;
-  cv_.notify_all();
 }
 
 bool Workflow::process(std::vector<InHand>& batch) {

@@ -83,7 +83,9 @@ class Workflow {
     Delivery delivery;
     SteadyTime taken;
   };
+  // The worker: open_bindings(), then move_messages() until asked to stop.
   void run();
+  void move_messages();
   // Worker: opens the output, then the input, until both are open (true) or a stop is asked
   // for (false). Failures are reported through set_down() and retried with back-off.
   bool open_bindings();
