@@ -1,6 +1,9 @@
 #include "config/settings.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 
 #include "config/relaxed_name.h"
@@ -261,6 +264,67 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
   }
 }
 
+constexpr std::size_t kMaxInstanceNameLength = 64;
+
+bool is_instance_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
+}
+
+// <host name>-<port>: unique on one host (two instances cannot listen on one port) and the
+// same after a restart, which is what a persistent MQTT session and a claim directory need.
+std::string default_instance_name(int port) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+  std::string name;
+  for (const char* c = host; *c != '\0' && name.size() < kMaxInstanceNameLength - 6; ++c) {
+    name += is_instance_name_char(*c) ? *c : '-';
+  }
+  return name + "-" + std::to_string(port);
+}
+
+std::string resolve_instance_name(const Config& config, int port, Problems& problems) {
+  const std::string key = "solace.connector.management.leader-election.instance-name";
+  const std::string name = config.get_string(key);
+  if (name.empty()) return default_instance_name(port);
+  if (name.size() > kMaxInstanceNameLength || name == "." || name == ".." ||
+      !std::all_of(name.begin(), name.end(), is_instance_name_char)) {
+    problems.push_back({ConfigProblem::Severity::kError, config.written_key(key), config.origin(key),
+                        "'" + name + "' is not an instance name: use 1 to 64 letters, digits, '.', '_' or '-' "
+                        "(it becomes part of MQTT client ids and directory names)"});
+  }
+  return name;
+}
+
+// Active_active shares every input among the instances; say where that needs care.
+void resolve_sharing(const Config& config, Settings& s, Problems& problems) {
+  const bool shared = s.mode == LeaderMode::kActiveActive;
+  for (auto& w : s.workflows) {
+    BindingSettings& in = w.input;
+    in.shared = shared;
+    in.instance_name = s.instance_name;
+    if (shared) w.output.instance_name = s.instance_name;  // e.g. in the names a file output makes up
+    const std::string group_key = "spring.cloud.stream.bindings." + in.name + ".group";
+    in.group = config.get_string(group_key);
+    if (!w.enabled) continue;
+    if (!in.group.empty() && in.group.find_first_of("/+#") != std::string::npos) {
+      problems.push_back({ConfigProblem::Severity::kError, config.written_key(group_key), config.origin(group_key),
+                          "'" + in.group + "' cannot name a consumer group: it must not contain '/', '+' or '#' "
+                          "(it becomes part of the MQTT topic filter $share/<group>/<topic>)"});
+    }
+    if (config.is_set(group_key) && !shared) {
+      problems.push_back({ConfigProblem::Severity::kWarning, config.written_key(group_key), config.origin(group_key),
+                          "has an effect only in active_active (the mode is " + std::string(to_string(s.mode)) + ")"});
+    }
+    if (shared && in.binder_type == "mqtt" && environment_value(in, "mqtt.qos") == "0") {
+      const std::string qos_key = std::string(kBinders) + "." + canonical_segment(in.binder_name) + ".environment.mqtt.qos";
+      problems.push_back({ConfigProblem::Severity::kWarning, config.written_key(qos_key), config.origin(qos_key),
+                          "is 0 in active_active: messages the broker has handed to an instance that stops or dies "
+                          "are lost; use 1 for at-least-once"});
+    }
+  }
+}
+
 }  // namespace
 
 std::string BrokerAddress::display() const {
@@ -374,6 +438,9 @@ Settings build_settings(const Config& config, const std::set<std::string>& binde
     resolve_delivery(config, w, problems);
     s.workflows.push_back(std::move(w));
   }
+
+  s.instance_name = resolve_instance_name(config, s.server_port, problems);
+  resolve_sharing(config, s, problems);
 
   s.shutdown_timeout = Millis{config.get_duration_ms("spring.lifecycle.timeout-per-shutdown-phase")};
   s.root_log_level = config.get_string("logging.level.root");

@@ -26,6 +26,13 @@ struct BindingSettings {
   // Inputs only: the workflow's in-flight window (acknowledgment settings), the default of
   // how much an input may take ahead (rabbit prefetch).
   int in_flight_window = 1;
+  // Inputs only: true in active_active, where every instance consumes this input at the same
+  // time; the binder must then hand each message to one instance only.
+  bool shared = false;
+  std::string group = "";     // spring.cloud.stream.bindings.<name>.group; empty: the binder's default
+  // This instance among those sharing the input (Settings::instance_name); for outputs only
+  // in active_active, where several instances write to one destination.
+  std::string instance_name = "";
 };
 
 // A binder's environment value: `key` below spring.cloud.stream.binders.<name>.environment
@@ -111,6 +118,7 @@ struct ServerSslSettings {
 
 struct Settings {
   LeaderMode mode = LeaderMode::kStandalone;
+  std::string instance_name;  // as configured, else <host name>-<server.port>
   BackoffPolicy fail_over;
   std::string management_queue;
   SessionSettings session;

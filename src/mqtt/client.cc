@@ -149,6 +149,7 @@ Client::Client(ClientOptions options)
     server_receive_maximum_ = p.receive_maximum.value_or(65535);
     if (p.maximum_packet_size) server_max_packet_size_ = *p.maximum_packet_size;
     server_maximum_qos_ = p.maximum_qos.value_or(2);
+    shared_subscriptions_available_ = p.shared_subscription_available.value_or(1) != 0;
   } catch (...) {
     close_socket();
     throw;
@@ -470,6 +471,8 @@ void Client::handle(Packet packet) {
     in_flight_.erase(it);
   } else if (auto* suback = std::get_if<Suback>(&packet)) {
     subacks_[suback->packet_id] = std::move(*suback);
+  } else if (auto* unsuback = std::get_if<Unsuback>(&packet)) {
+    unsubacks_[unsuback->packet_id] = std::move(*unsuback);
   } else if (std::holds_alternative<PingResp>(packet)) {
     ping_sent_.reset();
   } else if (auto* disconnect = std::get_if<Disconnect>(&packet)) {
@@ -485,6 +488,7 @@ void Client::handle(Packet packet) {
           if constexpr (std::is_same_v<T, Connect>) return "CONNECT";
           else if constexpr (std::is_same_v<T, Connack>) return "CONNACK";
           else if constexpr (std::is_same_v<T, Subscribe>) return "SUBSCRIBE";
+          else if constexpr (std::is_same_v<T, Unsubscribe>) return "UNSUBSCRIBE";
           else if constexpr (std::is_same_v<T, PingReq>) return "PINGREQ";
           else if constexpr (std::is_same_v<T, Auth>) return "AUTH";
           else return "an unexpected packet";
@@ -501,7 +505,7 @@ void Client::handle(Packet packet) {
 std::uint16_t Client::next_packet_id() {
   for (int i = 0; i < 65536; ++i) {
     last_packet_id_ = static_cast<std::uint16_t>(last_packet_id_ == 65535 ? 1 : last_packet_id_ + 1);
-    if (!in_flight_.count(last_packet_id_) && !subacks_.count(last_packet_id_)) {
+    if (!in_flight_.count(last_packet_id_) && !subacks_.count(last_packet_id_) && !unsubacks_.count(last_packet_id_)) {
       completed_.erase(last_packet_id_);  // an old result nobody collected
       return last_packet_id_;
     }
@@ -531,6 +535,30 @@ void Client::subscribe(const std::string& filter, int qos) {
     throw MqttError(code, with_reason_string("MQTT broker refused the subscription to '" + filter +
                                                  "': " + reason_code_name(code) + " (" + hex(code) + ")",
                                              suback.properties));
+  }
+}
+
+void Client::unsubscribe(const std::string& filter) {
+  check_open();
+  Unsubscribe u;
+  u.packet_id = next_packet_id();
+  u.filters.push_back(filter);
+  send_packet(u);
+  const auto deadline = Clock::now() + options_.io_timeout;
+  while (!unsubacks_.count(u.packet_id)) {
+    if (!pump(deadline)) {
+      fail(MqttError(0, "no UNSUBACK for '" + filter + "' from MQTT broker " + options_.host + ":" +
+                            std::to_string(options_.port) + " within " + std::to_string(options_.io_timeout.count()) +
+                            " ms"));
+    }
+  }
+  const Unsuback unsuback = std::move(unsubacks_[u.packet_id]);
+  unsubacks_.erase(u.packet_id);
+  const std::uint8_t code = unsuback.reason_codes.front();
+  if (code >= 0x80) {
+    throw MqttError(code, with_reason_string("MQTT broker refused to unsubscribe from '" + filter + "': " +
+                                                 reason_code_name(code) + " (" + hex(code) + ")",
+                                             unsuback.properties));
   }
 }
 

@@ -87,6 +87,11 @@ class Client {
   // Subscribes with QoS 0 or 1; throws MqttError with the SUBACK reason code if refused.
   void subscribe(const std::string& filter, int qos);
 
+  // Removes a subscription; the session stays. Throws MqttError if the broker refuses.
+  void unsubscribe(const std::string& filter);
+  // CONNACK's Shared Subscription Available (absent means available).
+  bool shared_subscriptions_available() const { return shared_subscriptions_available_; }
+
   // The next publication, or nothing after `timeout`. Handles keep-alive and PUBACKs for our
   // own publishes meanwhile. Throws MqttError once the connection is gone (the Client is then
   // unusable; make a new one).
@@ -153,6 +158,7 @@ class Client {
   std::uint16_t server_receive_maximum_ = 65535;
   std::uint32_t server_max_packet_size_ = static_cast<std::uint32_t>(kMaxPacketSize);
   std::uint8_t server_maximum_qos_ = 1;
+  bool shared_subscriptions_available_ = true;
   Clock::time_point last_sent_;
   std::optional<Clock::time_point> ping_sent_;
 
@@ -167,6 +173,7 @@ class Client {
   };
   std::map<std::uint16_t, Completed> completed_;     // PUBACKs not yet collected by wait_for_acks
   std::map<std::uint16_t, Suback> subacks_;
+  std::map<std::uint16_t, Unsuback> unsubacks_;
   std::uint16_t last_packet_id_ = 0;
 };
 

@@ -365,6 +365,27 @@ struct Encoder {
     for (const auto code : s.reason_codes) w.u8(code);
     return frame(first_byte(PacketType::kSuback), w);
   }
+  std::vector<std::uint8_t> operator()(const Unsubscribe& u) const {
+    if (u.packet_id == 0) cannot_encode("packet identifier 0");
+    if (u.filters.empty()) cannot_encode("UNSUBSCRIBE without a topic filter");
+    Writer w;
+    w.u16(u.packet_id);
+    write_properties(w, u.properties);
+    for (const auto& filter : u.filters) {
+      if (filter.empty()) cannot_encode("empty topic filter");
+      w.utf8(filter, "topic filter");
+    }
+    return frame(first_byte(PacketType::kUnsubscribe, 0x02), w);
+  }
+  std::vector<std::uint8_t> operator()(const Unsuback& u) const {
+    if (u.packet_id == 0) cannot_encode("packet identifier 0");
+    if (u.reason_codes.empty()) cannot_encode("UNSUBACK without a reason code");
+    Writer w;
+    w.u16(u.packet_id);
+    write_properties(w, u.properties);
+    for (const auto code : u.reason_codes) w.u8(code);
+    return frame(first_byte(PacketType::kUnsuback), w);
+  }
   std::vector<std::uint8_t> operator()(const PingReq&) const { return {first_byte(PacketType::kPingreq), 0}; }
   std::vector<std::uint8_t> operator()(const PingResp&) const { return {first_byte(PacketType::kPingresp), 0}; }
   std::vector<std::uint8_t> operator()(const Disconnect& d) const { return reason_only(PacketType::kDisconnect, d.reason_code, d.properties); }
@@ -597,6 +618,29 @@ std::optional<FrameHeader> parse_frame_header(std::span<const std::uint8_t> data
   return h;
 }
 
+Unsubscribe decode_unsubscribe(Reader& r) {
+  Unsubscribe u;
+  u.packet_id = r.u16("packet identifier");
+  if (u.packet_id == 0) r.fail("packet identifier 0");
+  u.properties = read_properties(r);
+  while (!r.empty()) {
+    u.filters.push_back(r.utf8("topic filter"));
+    if (u.filters.back().empty()) r.fail("empty topic filter");
+  }
+  if (u.filters.empty()) protocol_error("UNSUBSCRIBE without a topic filter");
+  return u;
+}
+
+Unsuback decode_unsuback(Reader& r) {
+  Unsuback u;
+  u.packet_id = r.u16("packet identifier");
+  if (u.packet_id == 0) r.fail("packet identifier 0");
+  u.properties = read_properties(r);
+  while (!r.empty()) u.reason_codes.push_back(r.u8("reason code"));
+  if (u.reason_codes.empty()) protocol_error("UNSUBACK without a reason code");
+  return u;
+}
+
 Packet decode_packet(std::span<const std::uint8_t> data, std::size_t max_packet_size) {
   const auto header = parse_frame_header(data, max_packet_size);
   if (!header) malformed("truncated fixed header");
@@ -623,6 +667,8 @@ Packet decode_packet(std::span<const std::uint8_t> data, std::size_t max_packet_
     case PacketType::kPubcomp: result = decode_puback(r, type); break;
     case PacketType::kSubscribe: result = decode_subscribe(r); break;
     case PacketType::kSuback: result = decode_suback(r); break;
+    case PacketType::kUnsubscribe: result = decode_unsubscribe(r); break;
+    case PacketType::kUnsuback: result = decode_unsuback(r); break;
     case PacketType::kPingreq: result = PingReq{}; break;
     case PacketType::kPingresp: result = PingResp{}; break;
     case PacketType::kDisconnect: result = decode_reason_only<Disconnect>(r); break;

@@ -3,7 +3,7 @@
 // and throws MqttError for malformed input, so the codec can be fed arbitrary bytes (fuzzing).
 //
 // Supported packets: CONNECT (without a will message), CONNACK, PUBLISH, PUBACK/PUBREC/PUBREL/
-// PUBCOMP, SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT and AUTH.
+// PUBCOMP, SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT and AUTH.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -157,6 +157,20 @@ struct Suback {
   bool operator==(const Suback&) const = default;
 };
 
+struct Unsubscribe {
+  std::uint16_t packet_id = 0;
+  std::vector<std::string> filters;  // at least one
+  Properties properties;
+  bool operator==(const Unsubscribe&) const = default;
+};
+
+struct Unsuback {
+  std::uint16_t packet_id = 0;
+  std::vector<std::uint8_t> reason_codes;  // one per filter: 0 (removed), 0x11 (there was none) or an error >= 0x80
+  Properties properties;
+  bool operator==(const Unsuback&) const = default;
+};
+
 struct PingReq {
   bool operator==(const PingReq&) const = default;
 };
@@ -176,7 +190,8 @@ struct Auth {
   bool operator==(const Auth&) const = default;
 };
 
-using Packet = std::variant<Connect, Connack, Publish, PubAck, Subscribe, Suback, PingReq, PingResp, Disconnect, Auth>;
+using Packet = std::variant<Connect, Connack, Publish, PubAck, Subscribe, Suback, Unsubscribe, Unsuback, PingReq,
+                            PingResp, Disconnect, Auth>;
 
 // Appends the variable byte integer encoding of `value` (at most kMaxRemainingLength).
 void encode_varint(std::uint32_t value, std::vector<std::uint8_t>& out);

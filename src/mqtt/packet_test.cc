@@ -153,6 +153,20 @@ TEST(MqttPacket, ConnackSubscribeSubackDisconnectRoundTrip) {
   sa.properties.reason_string = "denied";
   EXPECT_EQ(std::get<Suback>(round_trip(sa)), sa);
 
+  Unsubscribe u;
+  u.packet_id = 3;
+  u.filters = {"$share/g/a/#", "b/+"};
+  // Fixed header 0xA2 (type 10, flags 0b0010), as MQTT 5 section 3.10.1 requires.
+  EXPECT_EQ(encode(u).front(), 0xA2);
+  EXPECT_EQ(std::get<Unsubscribe>(round_trip(u)), u);
+
+  Unsuback ua;
+  ua.packet_id = 3;
+  ua.reason_codes = {0, 0x11};
+  EXPECT_EQ(std::get<Unsuback>(round_trip(ua)), ua);
+  // An UNSUBACK must carry a reason code per filter; none is a protocol error.
+  EXPECT_THROW(decode_packet(Bytes{0xB0, 3, 0, 3, 0}), MqttError);
+
   Disconnect d;
   EXPECT_EQ(encode(d), (Bytes{0xE0, 0}));
   EXPECT_EQ(std::get<Disconnect>(round_trip(d)), d);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,6 +191,45 @@ std::string Directory::move_into(const std::string& name, const std::string& sub
     if (errno != EEXIST) throw BindingError(errno_text("cannot move " + name + " into", path_ / subdir));
   }
   throw BindingError("cannot move " + name + " into " + (path_ / subdir).string() + ": too many of that name");
+}
+
+std::unique_ptr<Directory> Directory::subdirectory(const std::string& name, bool create) const {
+  if (create && ::mkdirat(fd_, name.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw BindingError(errno_text("cannot create", path_ / name));
+  }
+  const int fd = ::openat(fd_, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw BindingError(errno_text("cannot open directory", path_ / name));
+  auto sub = std::unique_ptr<Directory>(new Directory());
+  sub->path_ = path_ / name;
+  sub->fd_ = fd;
+  return sub;
+}
+
+Directory::MoveResult Directory::move_to(const std::string& name, const Directory& target,
+                                         const std::string& target_name) const {
+  int rc = ::renameat2(fd_, name.c_str(), target.fd_, target_name.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && errno == EINVAL) {  // a file system without RENAME_NOREPLACE
+    struct stat st {};
+    if (::fstatat(target.fd_, target_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return MoveResult::kTaken;
+    rc = ::renameat(fd_, name.c_str(), target.fd_, target_name.c_str());
+  }
+  if (rc == 0) return MoveResult::kMoved;
+  if (errno == ENOENT) return MoveResult::kGone;
+  if (errno == EEXIST) return MoveResult::kTaken;
+  throw BindingError(errno_text("cannot move " + name + " to", target.path_ / target_name));
+}
+
+Directory::Lock::~Lock() { ::close(fd_); }  // closing the last descriptor releases the flock
+
+std::unique_ptr<Directory::Lock> Directory::try_lock(const std::string& name) const {
+  const int fd = ::openat(fd_, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw BindingError(errno_text("cannot open lock file", path_ / name));
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return std::make_unique<Lock>(fd);
+  const int error = errno;
+  ::close(fd);
+  if (error == EWOULDBLOCK) return nullptr;
+  errno = error;
+  throw BindingError(errno_text("cannot lock", path_ / name));
 }
 
 void Directory::sync() const {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,34 @@ class Directory {
   // fsync of the directory itself, so renames and removals survive a crash.
   void sync() const;
 
+  // The subdirectory `name` (never through a link), created 0700 when `create` and missing.
+  // Throws BindingError.
+  std::unique_ptr<Directory> subdirectory(const std::string& name, bool create) const;
+
+  enum class MoveResult { kMoved, kGone, kTaken };
+  // Renames `name` to `target_name` in `target` (may be this directory) without replacing
+  // anything: kGone if `name` is no longer here (someone else moved it first), kTaken if
+  // `target_name` exists. Throws BindingError for any other failure.
+  MoveResult move_to(const std::string& name, const Directory& target, const std::string& target_name) const;
+
+  // An exclusive flock(2) on the file `name` (created 0600 if missing, never through a
+  // link), held until the object is destroyed; the kernel drops it when the process dies.
+  class Lock {
+   public:
+    explicit Lock(int fd) : fd_(fd) {}
+    ~Lock();
+    Lock(const Lock&) = delete;
+    Lock& operator=(const Lock&) = delete;
+
+   private:
+    int fd_;
+  };
+  // Nothing if another open file holds the lock. Throws BindingError if it cannot try.
+  std::unique_ptr<Lock> try_lock(const std::string& name) const;
+
  private:
+  Directory() = default;  // for subdirectory()
+
   std::filesystem::path path_;
   int fd_ = -1;
 };

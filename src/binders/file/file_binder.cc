@@ -10,12 +10,14 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "binders/file/directory.h"
+#include "binders/file/spool_claims.h"
 #include "common/logging.h"
 #include "config/key_table.h"
 
@@ -30,6 +32,8 @@ namespace {
 constexpr std::size_t kDefaultMaxMessageBytes = 16 * 1024 * 1024;
 constexpr std::size_t kMaxHeadersBytes = 1024 * 1024;
 constexpr std::string_view kRejectedDirectory = ".rejected";
+// How often an input sharing its spool looks for claims of instances that are gone.
+constexpr auto kClaimRecoveryInterval = std::chrono::seconds(2);
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -68,7 +72,9 @@ struct SkippedFile {
 class FileInput final : public workflow::InputBinding {
  public:
   explicit FileInput(config::BindingSettings s)
-      : settings_(std::move(s)), path_(settings_.destination), max_message_bytes_(max_message_size(settings_)) {}
+      : settings_(std::move(s)), path_(settings_.destination), max_message_bytes_(max_message_size(settings_)) {
+    if (settings_.shared) claims_.emplace(settings_.instance_name + "." + settings_.name, settings_.name);
+  }
   ~FileInput() override { close(); }
 
   void open() override {
@@ -78,10 +84,17 @@ class FileInput final : public workflow::InputBinding {
     if (inotify_add_watch(inotify_fd_, path_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
       throw BindingError(errno_text("cannot watch", path_));
     }
+    if (claims_) claims_->open(Directory(path_));
   }
 
   std::optional<Delivery> receive(Millis timeout) override {
+    if (claims_ && !backlog_.empty()) {
+      const std::string claimed = backlog_.front();
+      backlog_.pop_front();
+      return deliver_claimed(claimed, claims_->spool_name(claimed));
+    }
     if (pending_.empty()) scan();
+    recover_abandoned_claims();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (pending_.empty()) {
       // Sleep until something lands in the spool (or the deadline), then look again.
@@ -98,6 +111,12 @@ class FileInput final : public workflow::InputBinding {
     while (!pending_.empty()) {
       const Directory::Entry entry = std::move(pending_.front());
       pending_.erase(pending_.begin());
+      if (claims_) {
+        const auto claimed = claims_->claim(*dir_, entry.name);
+        if (!claimed) continue;  // another instance claimed it first
+        if (auto d = deliver_claimed(*claimed, entry.name)) return d;
+        continue;
+      }
       Delivery d;
       const auto result = dir_->read(entry.name, max_message_bytes_, d.message.payload);
       if (result.status == Directory::ReadStatus::kGone) continue;
@@ -105,7 +124,7 @@ class FileInput final : public workflow::InputBinding {
         set_aside(entry, result.reason);
         continue;
       }
-      read_headers(entry.name, d.message.headers);
+      read_headers(*dir_, entry.name, d.message.headers);
       d.message.headers[std::string(kFileNameHeader)] = entry.name;
       d.tag = ++last_tag_;
       in_flight_[d.tag] = entry.name;
@@ -119,16 +138,37 @@ class FileInput final : public workflow::InputBinding {
     if (it == in_flight_.end()) return;
     const std::string name = it->second;
     in_flight_.erase(it);
+    if (claims_) {
+      claims_->remove_delivered(name);
+      return;
+    }
     dir_->remove(name + std::string(kHeadersSuffix));
     if (!dir_->remove(name)) throw BindingError(errno_text("cannot remove delivered file", path_ / name));
     dir_->sync();
   }
 
-  void reject(const Delivery& d) override { in_flight_.erase(d.tag); }
+  void reject(const Delivery& d) override {
+    auto it = in_flight_.find(d.tag);
+    if (it == in_flight_.end()) return;
+    const std::string name = it->second;
+    in_flight_.erase(it);
+    // Shared: back into the spool, where any instance may take it (this one's output may be
+    // the one that is down). If its name was taken there meanwhile, this instance keeps it.
+    if (claims_ && dir_ && !claims_->hand_back(*dir_, name)) backlog_.push_back(name);
+  }
 
   void close() override {
     if (inotify_fd_ >= 0) ::close(inotify_fd_);
     inotify_fd_ = -1;
+    if (claims_ && claims_->is_open()) {
+      try {
+        claims_->close(Directory(path_));
+      } catch (const BindingError& e) {
+        logger("binder.file")->warn("{}: {}", settings_.name, e.what());
+      }
+      backlog_.clear();
+      in_flight_.clear();
+    }
   }
 
  private:
@@ -138,6 +178,38 @@ class FileInput final : public workflow::InputBinding {
     auto it = s.options.find("consumer.maxmessagesize");
     if (it == s.options.end() || !config::parse_data_size(it->second, bytes) || bytes <= 0) return kDefaultMaxMessageBytes;
     return static_cast<std::size_t>(bytes);
+  }
+
+  // A file this instance has claimed (shared spool): read from the claim directory. A file that
+  // cannot be a message goes back into the spool and is set aside from there as usual.
+  std::optional<Delivery> deliver_claimed(const std::string& claimed_name, const std::string& spool_name) {
+    Delivery d;
+    const Directory& claimed = claims_->claimed();
+    const auto result = claimed.read(claimed_name, max_message_bytes_, d.message.payload);
+    if (result.status == Directory::ReadStatus::kGone) return std::nullopt;
+    if (result.status != Directory::ReadStatus::kOk) {
+      if (!dir_) dir_ = std::make_unique<Directory>(path_);
+      if (claims_->hand_back(*dir_, claimed_name)) {
+        for (const auto& e : dir_->list()) {
+          if (e.name == spool_name) set_aside(e, result.reason);
+        }
+      }
+      return std::nullopt;
+    }
+    read_headers(claimed, claimed_name, d.message.headers);
+    d.message.headers[std::string(kFileNameHeader)] = spool_name;
+    d.tag = ++last_tag_;
+    in_flight_[d.tag] = claimed_name;
+    return d;
+  }
+
+  // Every few seconds: claims of instances whose process is gone go back into the spool.
+  void recover_abandoned_claims() {
+    if (!claims_ || !dir_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_recovery_) return;
+    next_recovery_ = now + kClaimRecoveryInterval;
+    if (claims_->recover_abandoned(*dir_) > 0) scan();
   }
 
   // Opens the directory anew (a replaced spool is noticed) and lists what can be delivered,
@@ -197,10 +269,10 @@ class FileInput final : public workflow::InputBinding {
     }
   }
 
-  void read_headers(const std::string& name, std::map<std::string, std::string>& headers) {
+  void read_headers(const Directory& dir, const std::string& name, std::map<std::string, std::string>& headers) {
     std::string text;
     const std::string sidecar = name + std::string(kHeadersSuffix);
-    const auto result = dir_->read(sidecar, kMaxHeadersBytes, text);
+    const auto result = dir.read(sidecar, kMaxHeadersBytes, text);
     if (result.status == Directory::ReadStatus::kGone) return;
     if (result.status != Directory::ReadStatus::kOk) {
       logger("binder.file")->warn("{}: ignoring the headers of {}: {} is {}", settings_.name, name, sidecar,
@@ -223,7 +295,10 @@ class FileInput final : public workflow::InputBinding {
   std::unique_ptr<Directory> dir_;  // as opened by the last scan
   int inotify_fd_ = -1;
   std::vector<Directory::Entry> pending_;  // scanned, oldest first
-  std::map<unsigned long long, std::string> in_flight_;
+  std::map<unsigned long long, std::string> in_flight_;  // tag -> name (in the claim directory when shared)
+  std::optional<SpoolClaims> claims_;                      // when the spool is shared (active_active)
+  std::deque<std::string> backlog_;                        // claimed, handed back, to be offered again
+  std::chrono::steady_clock::time_point next_recovery_{};
   std::map<std::string, SkippedFile> skipped_;
   std::set<std::string> reported_directories_;
   unsigned long long last_tag_ = 0;
@@ -241,8 +316,9 @@ class FileOutput final : public workflow::OutputBinding {
         it != m.headers.end() && is_plain_file_name(it->second)) {
       name = it->second;
     } else {
+      // Instances writing into one directory (active_active) each put their name in theirs.
       name = "msg-" + std::to_string(to_epoch_millis(std::chrono::system_clock::now())) + "-" +
-             std::to_string(++sequence_);
+             (settings_.instance_name.empty() ? "" : settings_.instance_name + "-") + std::to_string(++sequence_);
     }
     // Opened anew for each message: a directory replaced meanwhile is written, not the old one.
     const Directory dir(path_);

@@ -1,5 +1,6 @@
 #include "binders/mqtt/mqtt_binder.h"
 
+#include <algorithm>
 #include <map>
 
 #include "common/logging.h"
@@ -41,7 +42,9 @@ Endpoint endpoint(const config::BindingSettings& b, bool persistent_session) {
   e.options.port = config::environment_port(b, "mqtt.port", tls, 8883);  // MQTT over TLS
   e.options.username = env("mqtt.username");
   e.options.password = env("mqtt.password");
-  e.options.client_id = env("mqtt.clientid") + "-" + b.name;
+  // Sharing an input, each instance needs its own session (one client id is one session), and
+  // the same one after a restart, so that it gets back what the broker kept for it.
+  e.options.client_id = env("mqtt.clientid") + "-" + (b.shared ? b.instance_name + "-" : "") + b.name;
   long long keep_alive = 0;
   config::parse_int(env("mqtt.keepaliveinterval"), keep_alive);
   e.options.keep_alive_seconds = static_cast<std::uint16_t>(std::clamp(keep_alive, 1LL, 65535LL));
@@ -51,8 +54,23 @@ Endpoint endpoint(const config::BindingSettings& b, bool persistent_session) {
   // An input resumes its session (what the broker kept for it); an output needs none.
   e.options.clean_start = !persistent_session;
   e.options.session_expiry_seconds = persistent_session ? 0xFFFFFFFF : 0;
+  // A shared input takes no more than the workflow keeps in flight: what the broker has handed
+  // to an instance waits in that instance's session if it dies, and this bounds it.
+  if (b.shared) e.options.receive_maximum = static_cast<std::uint16_t>(std::clamp(b.in_flight_window, 1, 1000));
   e.display = (tls ? "mqtts://" : "mqtt://") + e.options.host + ":" + std::to_string(e.options.port);
   return e;
+}
+
+// The topic filter an input subscribes to: in active_active a shared subscription, so that the
+// broker hands each message to one instance of the group.
+std::string subscription_filter(const config::BindingSettings& b) {
+  if (!b.shared) return b.destination;
+  std::string group = b.group;
+  if (group.empty()) {
+    group = config::environment_value(b, "mqtt.clientid") + "-" + b.name;
+    std::replace_if(group.begin(), group.end(), [](char c) { return c == '/' || c == '+' || c == '#'; }, '_');
+  }
+  return "$share/" + group + "/" + b.destination;
 }
 
 mqtt::PublishProperties properties_of(const Message& m, bool retain) {
@@ -73,7 +91,7 @@ mqtt::PublishProperties properties_of(const Message& m, bool retain) {
 class MqttInput final : public workflow::InputBinding {
  public:
   explicit MqttInput(config::BindingSettings b)
-      : binding_(std::move(b)), endpoint_(endpoint(binding_, true)) {
+      : binding_(std::move(b)), endpoint_(endpoint(binding_, true)), filter_(subscription_filter(binding_)) {
     auto it = binding_.options.find("consumer.deadlettertopic");
     if (it != binding_.options.end()) dead_letter_topic_ = it->second;
   }
@@ -142,6 +160,9 @@ class MqttInput final : public workflow::InputBinding {
   void close() override {
     if (client_) {
       try {
+        // Leaving the group: Mosquitto goes on handing a share of the messages to the session
+        // of a member that is merely disconnected, where they would wait for its return.
+        if (binding_.shared) client_->unsubscribe(filter_);
         client_->disconnect();
       } catch (const std::exception&) {
         // Closing anyway: what was not acknowledged stays at the broker.
@@ -155,9 +176,15 @@ class MqttInput final : public workflow::InputBinding {
   void connect() {
     try {
       client_ = std::make_unique<mqtt::Client>(endpoint_.options);
-      client_->subscribe(binding_.destination, endpoint_.qos);
-      logger("binder.mqtt")->info("{}: subscribed to '{}' on {} as client '{}' (session {})", binding_.name,
-                                  binding_.destination, endpoint_.display, endpoint_.options.client_id,
+      if (binding_.shared && !client_->shared_subscriptions_available()) {
+        client_.reset();
+        throw BindingError(binding_.name + ": " + endpoint_.display +
+                           " does not offer shared subscriptions, which an mqtt input needs in active_active "
+                           "(or every instance would receive every message)");
+      }
+      client_->subscribe(filter_, endpoint_.qos);
+      logger("binder.mqtt")->info("{}: subscribed to '{}' on {} as client '{}' (session {})", binding_.name, filter_,
+                                  endpoint_.display, endpoint_.options.client_id,
                                   client_->session_present() ? "resumed" : "new");
     } catch (const MqttError& e) {
       client_.reset();
@@ -172,6 +199,7 @@ class MqttInput final : public workflow::InputBinding {
 
   const config::BindingSettings binding_;
   const Endpoint endpoint_;
+  const std::string filter_;  // the destination, or $share/<group>/<destination> when shared
   std::string dead_letter_topic_;
   std::unique_ptr<mqtt::Client> client_;
   std::map<unsigned long long, mqtt::Publication> pending_;  // delivered, not yet acknowledged
