@@ -280,5 +280,75 @@ TEST(Settings, BinderEnvironmentValuesFallBackToTheTableAndUndeclaredOnesAreAPro
   EXPECT_EQ(environment_port(binding, "spring.rabbitmq.port", true, 5671), 6000);
 }
 
+TEST(Settings, ActiveActiveSharesEveryInputUnderTheInstanceName) {
+  const std::string workflow = R"(
+spring.cloud.stream.bindings:
+  input-0: {destination: /tmp/in, binder: file, group: orders}
+  output-0: {destination: /tmp/out, binder: file}
+solace.connector.workflows.0.enabled: true
+server.port: 8123
+)";
+  Problems problems;
+  const Settings shared = build("solace.connector.leader-election.mode: active_active\n"
+                                "solace.connector.management.leader-election.instance-name: node-1\n" + workflow,
+                                problems);
+  EXPECT_TRUE(problems.empty()) << joined(problems);
+  EXPECT_TRUE(shared.workflows[0].input.shared);
+  EXPECT_EQ(shared.workflows[0].input.instance_name, "node-1");
+  EXPECT_EQ(shared.workflows[0].input.group, "orders");
+  EXPECT_EQ(shared.workflows[0].output.instance_name, "node-1");
+
+  // Unnamed: <host name>-<server.port>, the same after a restart.
+  Problems unnamed_problems;
+  const Settings unnamed = build("solace.connector.leader-election.mode: active_active\n" + workflow, unnamed_problems);
+  const std::string& name = unnamed.instance_name;
+  ASSERT_GT(name.size(), 5u);
+  EXPECT_EQ(name.substr(name.size() - 5), "-8123");
+
+  // Elsewhere nothing is shared, and a group is said to have no effect.
+  Problems standalone_problems;
+  const Settings alone = build(workflow, standalone_problems);
+  EXPECT_FALSE(alone.workflows[0].input.shared);
+  EXPECT_TRUE(alone.workflows[0].output.instance_name.empty());
+  ASSERT_EQ(standalone_problems.size(), 1u) << joined(standalone_problems);
+  EXPECT_EQ(standalone_problems[0].severity, ConfigProblem::Severity::kWarning);
+  EXPECT_NE(standalone_problems[0].message.find("only in active_active"), std::string::npos);
+}
+
+TEST(Settings, AnInstanceNameOrGroupThatCannotBecomeAClientIdOrTopicFilterIsAnError) {
+  Problems problems;
+  build("solace.connector.leader-election.mode: active_active\n"
+        "solace.connector.management.leader-election.instance-name: ../etc\n"
+        "spring.cloud.stream.bindings:\n"
+        "  input-0: {destination: /tmp/in, binder: file, group: a/b}\n"
+        "  output-0: {destination: /tmp/out, binder: file}\n"
+        "solace.connector.workflows.0.enabled: true\n",
+        problems);
+  ASSERT_EQ(problems.size(), 2u) << joined(problems);
+  EXPECT_EQ(problems[0].key, "solace.connector.management.leader-election.instance-name");
+  EXPECT_NE(problems[0].message.find("letters, digits"), std::string::npos);
+  EXPECT_NE(problems[1].key.find("input-0.group"), std::string::npos);
+  EXPECT_NE(problems[1].message.find("'/'"), std::string::npos);
+}
+
+TEST(Settings, AnMqttInputAtQosZeroInActiveActiveIsWarnedAboutLoss) {
+  PropertySet set;
+  Problems problems;
+  load_yaml_text(R"(
+solace.connector.leader-election.mode: active_active
+spring.cloud.stream:
+  binders.mq: {type: mqtt, environment: {mqtt: {qos: 0}}}
+  bindings:
+    input-0: {destination: "t/#", binder: mq}
+    output-0: {destination: out, binder: mq}
+solace.connector.workflows.0.enabled: true
+)", "t.yml", kFileRank, set, problems);
+  build_settings(Config(std::move(set)), {"mqtt"}, problems);
+  ASSERT_EQ(problems.size(), 1u) << joined(problems);
+  EXPECT_EQ(problems[0].severity, ConfigProblem::Severity::kWarning);
+  EXPECT_NE(problems[0].key.find("mqtt.qos"), std::string::npos) << problems[0].key;
+  EXPECT_NE(problems[0].message.find("lost"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mi::config
