@@ -7,6 +7,8 @@
 // write `.name` and rename it into place. Links are never followed: a symbolic link, FIFO,
 // socket or device, a file that cannot be read or one larger than consumer.max-message-size
 // is moved into `<spool>/.rejected/` (with one warning) instead; subdirectories are ignored.
+// In active_active several instances share one spool: each file is first claimed by a rename
+// into the instance's own claim directory (spool_claims.h), so exactly one instance reads it.
 //
 // Output: a directory. The payload goes to `<name>` byte for byte and the headers, if any,
 // to `<name>.headers.json` beside it; both are written to a hidden temporary file created
