@@ -1,7 +1,7 @@
 // Scale-out in active_active: messages per second with 1, 2 and 3 instances sharing one input,
 // for a rabbit -> rabbit and a file -> rabbit workflow, on one private RabbitMQ broker.
 //
-//   scaleout_bench [messages=30000] [files=6000] [max-instances=3]
+//   scaleout_bench [messages=100000] [files=20000] [max-instances=3]
 //
 // Each run starts the instances with their workflows paused, fills the input (a queue, or a
 // spool directory of 1 KiB files), resumes the workflow on every instance and times until the
@@ -81,11 +81,21 @@ Result run(std::vector<std::unique_ptr<Instance>>& instances, int workflow, int 
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   r.broker_cores = (cpu_seconds(broker).total() - broker_cpu0) / r.seconds;
   double instances_cpu = 0;
-  for (auto& i : instances) {
-    instances_cpu += cpu_seconds(0, i->process().pid()).total();
-    r.shares.push_back(delivered(*i, workflow));
-  }
+  for (auto& i : instances) instances_cpu += cpu_seconds(0, i->process().pid()).total();
   r.instance_cores = (instances_cpu - instances_cpu0) / r.seconds;
+  // An instance counts a message once the input has acknowledged it, a moment after the
+  // output confirmed it: wait for the counts to settle before reading the shares.
+  const auto settle = Clock::now() + std::chrono::seconds(10);
+  int counted = 0;
+  do {
+    if (counted > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r.shares.clear();
+    counted = 0;
+    for (auto& i : instances) {
+      r.shares.push_back(delivered(*i, workflow));
+      counted += r.shares.back();
+    }
+  } while (counted < count && Clock::now() < settle);
   return r;
 }
 
@@ -100,8 +110,8 @@ void print(const char* what, int n, const Result& r, double baseline) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int messages = argc > 1 ? std::atoi(argv[1]) : 30000;
-  const int files = argc > 2 ? std::atoi(argv[2]) : 6000;
+  const int messages = argc > 1 ? std::atoi(argv[1]) : 100000;
+  const int files = argc > 2 ? std::atoi(argv[2]) : 20000;
   const int max_instances = argc > 3 ? std::atoi(argv[3]) : 3;
   TempDir root("scaleout-bench");
   RabbitBroker rabbit(root.path() / "rabbit");

@@ -271,5 +271,31 @@ TEST(ActiveActive, TwoInstancesShareAnMqttTopicThroughASharedSubscriptionAndLose
   EXPECT_EQ(scaled_down.distinct, 200u) << "messages went to the session of the stopped instance\n" << group.logs();
 }
 
+TEST(ActiveActive, TwoInstancesMovingOneSpoolIntoOneDirectoryWriteEachFileOnceWithoutColliding) {
+  TempDir root("aa-file-file");
+  const fs::path spool = root.path() / "spool";
+  const fs::path out = root.path() / "out";
+  fs::create_directories(spool);
+  Group group(root.path(), "    workflows.0: {enabled: true}\nspring.cloud.stream.bindings:\n  input-0: {destination: " +
+                               spool.string() + ", binder: file}\n  output-0: {destination: " + out.string() +
+                               ", binder: file}\n");
+  group.start("a");
+  group.start("b");
+  constexpr int kFiles = 300;
+  drop_files(spool, "f", kFiles);
+  ASSERT_TRUE(eventually([&] { return files_in(out) == 2u * kFiles; }, std::chrono::seconds(60)))
+      << files_in(out) << " files in the output\n" << group.logs();
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "f" + std::to_string(i);
+    ASSERT_TRUE(fs::exists(out / name)) << name;
+    ASSERT_TRUE(fs::exists(out / (name + ".headers.json"))) << name;
+  }
+  EXPECT_EQ(files_in(spool), 0u);
+  const auto shares = group.shares();
+  EXPECT_EQ(shares.at("a") + shares.at("b"), kFiles) << describe(shares) << ": a file was delivered twice";
+  expect_each_took_a_share(shares, kFiles);
+  EXPECT_EQ(group.logs().find("cannot rename"), std::string::npos) << group.logs();
+}
+
 }  // namespace
 }  // namespace mi::integration
