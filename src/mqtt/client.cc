@@ -513,6 +513,28 @@ std::uint16_t Client::next_packet_id() {
   throw MqttError(0, "no free MQTT packet identifier");
 }
 
+template <typename Reply>
+Reply Client::await_reply(std::map<std::uint16_t, Reply>& replies, std::uint16_t packet_id, const char* reply_name,
+                          const std::string& filter, const std::string& refused) {
+  const auto deadline = Clock::now() + options_.io_timeout;
+  while (!replies.count(packet_id)) {
+    if (!pump(deadline)) {
+      fail(MqttError(0, std::string("no ") + reply_name + " for '" + filter + "' from MQTT broker " + options_.host +
+                            ":" + std::to_string(options_.port) + " within " +
+                            std::to_string(options_.io_timeout.count()) + " ms"));
+    }
+  }
+  Reply reply = std::move(replies[packet_id]);
+  replies.erase(packet_id);
+  const std::uint8_t code = reply.reason_codes.front();
+  if (code >= 0x80) {
+    throw MqttError(code, with_reason_string("MQTT broker " + refused + ": " + reason_code_name(code) + " (" +
+                                                 hex(code) + ")",
+                                             reply.properties));
+  }
+  return reply;
+}
+
 void Client::subscribe(const std::string& filter, int qos) {
   check_open();
   if (qos < 0 || qos > 1) throw MqttError(0, "cannot subscribe to '" + filter + "' with QoS " + std::to_string(qos) + ": QoS 0 or 1 only");
@@ -520,22 +542,7 @@ void Client::subscribe(const std::string& filter, int qos) {
   s.packet_id = next_packet_id();
   s.subscriptions.push_back(Subscription{filter, static_cast<std::uint8_t>(qos), false, false, 0});
   send_packet(s);
-  const auto deadline = Clock::now() + options_.io_timeout;
-  while (!subacks_.count(s.packet_id)) {
-    if (!pump(deadline)) {
-      fail(MqttError(0, "no SUBACK for '" + filter + "' from MQTT broker " + options_.host + ":" +
-                            std::to_string(options_.port) + " within " + std::to_string(options_.io_timeout.count()) +
-                            " ms"));
-    }
-  }
-  const Suback suback = std::move(subacks_[s.packet_id]);
-  subacks_.erase(s.packet_id);
-  const std::uint8_t code = suback.reason_codes.front();
-  if (code >= 0x80) {
-    throw MqttError(code, with_reason_string("MQTT broker refused the subscription to '" + filter +
-                                                 "': " + reason_code_name(code) + " (" + hex(code) + ")",
-                                             suback.properties));
-  }
+  await_reply(subacks_, s.packet_id, "SUBACK", filter, "refused the subscription to '" + filter + "'");
 }
 
 void Client::unsubscribe(const std::string& filter) {
@@ -544,22 +551,7 @@ void Client::unsubscribe(const std::string& filter) {
   u.packet_id = next_packet_id();
   u.filters.push_back(filter);
   send_packet(u);
-  const auto deadline = Clock::now() + options_.io_timeout;
-  while (!unsubacks_.count(u.packet_id)) {
-    if (!pump(deadline)) {
-      fail(MqttError(0, "no UNSUBACK for '" + filter + "' from MQTT broker " + options_.host + ":" +
-                            std::to_string(options_.port) + " within " + std::to_string(options_.io_timeout.count()) +
-                            " ms"));
-    }
-  }
-  const Unsuback unsuback = std::move(unsubacks_[u.packet_id]);
-  unsubacks_.erase(u.packet_id);
-  const std::uint8_t code = unsuback.reason_codes.front();
-  if (code >= 0x80) {
-    throw MqttError(code, with_reason_string("MQTT broker refused to unsubscribe from '" + filter + "': " +
-                                                 reason_code_name(code) + " (" + hex(code) + ")",
-                                             unsuback.properties));
-  }
+  await_reply(unsubacks_, u.packet_id, "UNSUBACK", filter, "refused to unsubscribe from '" + filter + "'");
 }
 
 std::optional<Publication> Client::receive(std::chrono::milliseconds timeout) {

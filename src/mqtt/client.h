@@ -138,6 +138,11 @@ class Client {
   // returns true as soon as one packet was handled.
   bool pump(Clock::time_point deadline);
   void handle(Packet packet);
+  // Waits (io_timeout) for the SUBACK or UNSUBACK of `packet_id` in `replies`; throws
+  // MqttError saying "MQTT broker <refused>: <reason>" if its first reason code is a failure.
+  template <typename Reply>
+  Reply await_reply(std::map<std::uint16_t, Reply>& replies, std::uint16_t packet_id, const char* reply_name,
+                    const std::string& filter, const std::string& refused);
   void check_open();
   [[noreturn]] void fail(const MqttError& error);
   enum class Close { kGraceful, kReset };

@@ -356,15 +356,7 @@ struct Encoder {
     }
     return frame(first_byte(PacketType::kSubscribe, 0x02), w);
   }
-  std::vector<std::uint8_t> operator()(const Suback& s) const {
-    if (s.packet_id == 0) cannot_encode("packet identifier 0");
-    if (s.reason_codes.empty()) cannot_encode("SUBACK without a reason code");
-    Writer w;
-    w.u16(s.packet_id);
-    write_properties(w, s.properties);
-    for (const auto code : s.reason_codes) w.u8(code);
-    return frame(first_byte(PacketType::kSuback), w);
-  }
+  std::vector<std::uint8_t> operator()(const Suback& s) const { return reason_codes_reply(PacketType::kSuback, s); }
   std::vector<std::uint8_t> operator()(const Unsubscribe& u) const {
     if (u.packet_id == 0) cannot_encode("packet identifier 0");
     if (u.filters.empty()) cannot_encode("UNSUBSCRIBE without a topic filter");
@@ -377,15 +369,7 @@ struct Encoder {
     }
     return frame(first_byte(PacketType::kUnsubscribe, 0x02), w);
   }
-  std::vector<std::uint8_t> operator()(const Unsuback& u) const {
-    if (u.packet_id == 0) cannot_encode("packet identifier 0");
-    if (u.reason_codes.empty()) cannot_encode("UNSUBACK without a reason code");
-    Writer w;
-    w.u16(u.packet_id);
-    write_properties(w, u.properties);
-    for (const auto code : u.reason_codes) w.u8(code);
-    return frame(first_byte(PacketType::kUnsuback), w);
-  }
+  std::vector<std::uint8_t> operator()(const Unsuback& u) const { return reason_codes_reply(PacketType::kUnsuback, u); }
   std::vector<std::uint8_t> operator()(const PingReq&) const { return {first_byte(PacketType::kPingreq), 0}; }
   std::vector<std::uint8_t> operator()(const PingResp&) const { return {first_byte(PacketType::kPingresp), 0}; }
   std::vector<std::uint8_t> operator()(const Disconnect& d) const { return reason_only(PacketType::kDisconnect, d.reason_code, d.properties); }
@@ -397,6 +381,18 @@ struct Encoder {
       w.u8(code);
       if (properties != Properties{}) write_properties(w, properties);
     }
+    return frame(first_byte(type), w);
+  }
+
+  // SUBACK and UNSUBACK: packet id, properties, one reason code per topic filter.
+  template <typename Reply>
+  static std::vector<std::uint8_t> reason_codes_reply(PacketType type, const Reply& reply) {
+    if (reply.packet_id == 0) cannot_encode("packet identifier 0");
+    if (reply.reason_codes.empty()) cannot_encode(std::string(packet_type_name(type)) + " without a reason code");
+    Writer w;
+    w.u16(reply.packet_id);
+    write_properties(w, reply.properties);
+    for (const auto code : reply.reason_codes) w.u8(code);
     return frame(first_byte(type), w);
   }
 };
@@ -483,14 +479,16 @@ Subscribe decode_subscribe(Reader& r) {
   return s;
 }
 
-Suback decode_suback(Reader& r) {
-  Suback s;
-  s.packet_id = r.u16("packet identifier");
-  if (s.packet_id == 0) r.fail("packet identifier 0");
-  s.properties = read_properties(r);
-  while (!r.empty()) s.reason_codes.push_back(r.u8("reason code"));
-  if (s.reason_codes.empty()) protocol_error("SUBACK without a reason code");
-  return s;
+// SUBACK and UNSUBACK: packet id, properties, one reason code per topic filter.
+template <typename Reply>
+Reply decode_reason_codes_reply(Reader& r, const char* name) {
+  Reply reply;
+  reply.packet_id = r.u16("packet identifier");
+  if (reply.packet_id == 0) r.fail("packet identifier 0");
+  reply.properties = read_properties(r);
+  while (!r.empty()) reply.reason_codes.push_back(r.u8("reason code"));
+  if (reply.reason_codes.empty()) protocol_error(std::string(name) + " without a reason code");
+  return reply;
 }
 
 template <typename T>
@@ -631,16 +629,6 @@ Unsubscribe decode_unsubscribe(Reader& r) {
   return u;
 }
 
-Unsuback decode_unsuback(Reader& r) {
-  Unsuback u;
-  u.packet_id = r.u16("packet identifier");
-  if (u.packet_id == 0) r.fail("packet identifier 0");
-  u.properties = read_properties(r);
-  while (!r.empty()) u.reason_codes.push_back(r.u8("reason code"));
-  if (u.reason_codes.empty()) protocol_error("UNSUBACK without a reason code");
-  return u;
-}
-
 Packet decode_packet(std::span<const std::uint8_t> data, std::size_t max_packet_size) {
   const auto header = parse_frame_header(data, max_packet_size);
   if (!header) malformed("truncated fixed header");
@@ -666,9 +654,9 @@ Packet decode_packet(std::span<const std::uint8_t> data, std::size_t max_packet_
     case PacketType::kPubrel:
     case PacketType::kPubcomp: result = decode_puback(r, type); break;
     case PacketType::kSubscribe: result = decode_subscribe(r); break;
-    case PacketType::kSuback: result = decode_suback(r); break;
+    case PacketType::kSuback: result = decode_reason_codes_reply<Suback>(r, "SUBACK"); break;
     case PacketType::kUnsubscribe: result = decode_unsubscribe(r); break;
-    case PacketType::kUnsuback: result = decode_unsuback(r); break;
+    case PacketType::kUnsuback: result = decode_reason_codes_reply<Unsuback>(r, "UNSUBACK"); break;
     case PacketType::kPingreq: result = PingReq{}; break;
     case PacketType::kPingresp: result = PingResp{}; break;
     case PacketType::kDisconnect: result = decode_reason_only<Disconnect>(r); break;
