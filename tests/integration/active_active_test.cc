@@ -157,6 +157,17 @@ TEST(ActiveActive, ThreeInstancesShareARabbitQueueAsCompetingConsumersEachWithIt
   expect_each_took_a_share(shares, kMessages);
   std::printf("rabbit input shared by 3 instances: %d messages, lost %d, duplicates %zu, shares %s\n", kMessages,
               kMessages - static_cast<int>(t.distinct), t.duplicates(), describe(shares).c_str());
+
+  // kill -9 of one instance mid-stream: the broker requeues what it had not acknowledged.
+  std::thread producer([&] { publish_messages(rabbit.port(), "work", kMessages, "k"); });
+  ASSERT_TRUE(eventually([&] { return delivered_by(group["b"]) > shares.at("b") + 100; }, std::chrono::seconds(30)));
+  group.kill("b");
+  producer.join();
+  const Tally killed = tally(drain_queue(rabbit.port(), "done", kMessages));
+  EXPECT_EQ(killed.distinct, static_cast<std::size_t>(kMessages)) << group.logs();
+  EXPECT_LE(killed.duplicates(), 20u) << "at most b's window (20) again";
+  std::printf("rabbit input, kill -9 of 1 of 3 instances mid-stream: %d messages, lost %d, duplicates %zu\n", kMessages,
+              kMessages - static_cast<int>(killed.distinct), killed.duplicates());
 }
 
 TEST(ActiveActive, ThreeInstancesShareAFileSpoolEachFileOnceAndAKilledInstancesClaimsAreRecovered) {
