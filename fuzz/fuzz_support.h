@@ -15,6 +15,7 @@
 #include "binders/rabbit/rabbit_binder.h"
 #include "common/logging.h"
 #include "config/config.h"
+#include "config/placeholders.h"
 #include "config/property_sources.h"
 #include "config/relaxed_name.h"
 #include "config/settings.h"
@@ -79,6 +80,8 @@ inline bool marker_only_in_secrets(const config::PropertySet& properties) {
 inline void check_configuration(config::PropertySet properties, config::Problems problems) {
   try {
     const bool watch_secret = marker_only_in_secrets(properties);
+    // Placeholders are resolved as at start-up; a value built from a secret must stay masked.
+    config::resolve_placeholders(properties, {"FUZZ_VAR=fuzz", "FUZZ_PORT=8123"}, problems);
     const config::Config config(std::move(properties));
     for (auto& p : config.validate()) problems.push_back(std::move(p));
     const config::Settings settings = config::build_settings(config, app_binder_types(), problems);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "config/placeholders.h"
 #include "config/property_sources.h"
 
 extern char** environ;
@@ -23,6 +24,7 @@ LoadedConfiguration load_configuration(const CommandLine& command_line,
   for (const auto& f : files) config::load_file(f, rank++, properties, problems);
   config::load_environment(environment, properties);
   config::load_command_line(command_line.overrides, properties, problems);
+  config::resolve_placeholders(properties, environment, problems);
 
   config::Config config(std::move(properties));
   for (auto& p : config.validate()) problems.push_back(std::move(p));

@@ -40,10 +40,9 @@ const KeySpec* scalar_parent(const std::string& canonical) {
   return nullptr;
 }
 
-std::string display_value(const std::string& canonical, const std::string& value,
-                          const KeySpec* spec) {
-  if ((spec && spec->secret) || is_secret_key(canonical)) return std::string(kMask);
-  return value;
+std::string display_value(const std::string& canonical, const PropertyValue& v, const KeySpec* spec) {
+  if ((spec && spec->secret) || is_secret_key(canonical) || v.secret) return std::string(kMask);
+  return v.value;
 }
 
 }  // namespace
@@ -195,7 +194,7 @@ Problems Config::validate() const {
     }
     if (auto error = check_value(*spec, v.value)) {
       problems.push_back({ConfigProblem::Severity::kError, v.key, v.origin,
-                          "invalid value '" + display_value(canonical, v.value, spec) + "': " +
+                          "invalid value '" + display_value(canonical, v, spec) + "': " +
                               *error});
     }
   }
@@ -211,11 +210,11 @@ std::string Config::describe_effective() const {
     const std::string canonical = canonical_key(spec.pattern);
     if (properties_.find(canonical)) continue;
     lines[std::string(spec.pattern)] = std::string(spec.pattern) + " = " +
-                                       display_value(canonical, std::string(spec.default_value), &spec) +
+                                       display_value(canonical, PropertyValue{{}, std::string(spec.default_value), {}, 0, false}, &spec) +
                                        "  [default]";
   }
   for (const auto& [canonical, v] : properties_.entries()) {
-    lines[v.key] = v.key + " = " + display_value(canonical, v.value, find_spec_or_list_parent(canonical)) +
+    lines[v.key] = v.key + " = " + display_value(canonical, v, find_spec_or_list_parent(canonical)) +
                    "  [" + v.origin + "]";
   }
   std::string out;

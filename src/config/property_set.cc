@@ -32,4 +32,9 @@ const PropertyValue* PropertySet::find(const std::string& canonical) const {
   return it == entries_.end() ? nullptr : &it->second;
 }
 
+PropertyValue* PropertySet::find_mutable(const std::string& canonical) {
+  auto it = entries_.find(canonical);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
 }  // namespace mi::config

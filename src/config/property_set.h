@@ -14,6 +14,7 @@ struct PropertyValue {
   std::string value;
   std::string origin;
   int rank = 0;        // higher wins; see Rank
+  bool secret = false; // holds a secret from a placeholder: masked even where the key is not secret
 };
 
 enum Rank : int { kFileRank = 100, kEnvironmentRank = 10000, kCommandLineRank = 20000 };
@@ -38,6 +39,8 @@ class PropertySet {
   void set(const std::string& raw_key, std::string value, std::string origin, int rank);
 
   const PropertyValue* find(const std::string& canonical) const;
+  PropertyValue* find_mutable(const std::string& canonical);
+  void erase(const std::string& canonical) { entries_.erase(canonical); }
   const std::map<std::string, PropertyValue>& entries() const { return entries_; }
 
  private:

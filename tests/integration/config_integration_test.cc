@@ -37,6 +37,27 @@ TEST_F(ConfigIntegration, InvalidValueStopsStartupAndNamesKeyOriginValueAndAllow
   EXPECT_EQ(r.output.find("pw-that-must-not-leak"), std::string::npos);
 }
 
+TEST_F(ConfigIntegration, SpringPlaceholdersResolveFromTheEnvironmentWithDefaultsAndSecretsStayMasked) {
+  write_file(dir->path() / "application.yml",
+             "server: {address: 127.0.0.1, port: '${PORT:8123}'}\n"
+             "solace.connector.security.users:\n  - {name: admin, password: '${ADMIN_PW}', roles: [admin]}\n");
+  const auto ok = run({"--check-config"}, {{"ADMIN_PW", "pw-from-the-environment"}});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.stdout_text.find("server.port = 8123  [" + (dir->path() / "application.yml").string() +
+                                ":1 (${PORT} unset: its default)]"),
+            std::string::npos) << ok.stdout_text;
+  EXPECT_NE(ok.stdout_text.find("password = ******  [" + (dir->path() / "application.yml").string() + ":3 (${ADMIN_PW} from environment variable "
+                                "ADMIN_PW)]"),
+            std::string::npos) << ok.stdout_text;
+  EXPECT_EQ(ok.output.find("pw-from-the-environment"), std::string::npos);
+
+  const auto missing = run({"--check-config"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("solace.connector.security.users[0].password: cannot resolve placeholder "
+                                "'${ADMIN_PW}'"),
+            std::string::npos) << missing.output;
+}
+
 TEST_F(ConfigIntegration, UnknownKeyWarnsWithClosestKnownKeyButStarts) {
   write_file(dir->path() / "application.properties",
              "solace.connector.management.leader-election.mod=standalone\n"
