@@ -30,7 +30,7 @@ cmake -S . -B "$build" -G Ninja \
   -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link -O1" \
-  -DMI_SANITIZE=ON -DMI_FUZZ=ON >/dev/null
+  -DMI_SANITIZE=ON -DMI_FUZZ=ON -DMI_WERROR=ON >/dev/null
 cmake --build "$build" -j "${FUZZ_JOBS:-2}" --target "${targets[@]/%/_fuzz}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libcpp-httplib-dev libssl-dev librabbitmq-dev libboost-dev
+  libcpp-httplib-dev libssl-dev librabbitmq-dev libboost-dev libsystemd-dev
   rabbitmq-server  # the tests start private brokers from it (never the system service)
   mosquitto        # the MQTT broker the tests start privately
   iproute2         # ip netns/link: the cluster tests' network namespaces, bridge and cuts

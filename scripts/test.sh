@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds the release preset (what the demo runs), the debug preset
 # (ASan + UBSan) and the tsan preset (ThreadSanitizer), then runs every test, unit and
-# integration, under each of the two sanitizer builds.
+# integration, under each of the two sanitizer builds; then the package test, short fault
+# campaigns and a short fuzz run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,10 @@ ctest --preset debug -j 2
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan
 ctest --preset tsan -j 2
+
+# Built the way users and packagers build (plain CMake, Release = -O3), installed, packaged
+# as a .deb, installed with dpkg, run as the service user with the installed config, purged.
+scripts/package-test.sh
 
 # A short fault campaign (release build, a few minutes): 40 seeded faults against three
 # active_standby instances under load; fails if the independent checker sees two active at

@@ -1,4 +1,5 @@
 #include "app/application.h"
+#include "app/systemd_notify.h"
 
 #include <signal.h>
 
@@ -157,9 +158,19 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
     log->warn("ignored (session properties of the vendor's interface that mean nothing with this broker): {}", keys);
   }
   redundancy.start();
+  SystemdNotifier systemd;
+  systemd.ready("management API on " + settings.server_address + ":" + std::to_string(settings.server_port) + ", " +
+                std::string(config::to_string(settings.mode)));
+  // Healthy = the leader's state can be read: status() takes the lock that every change of
+  // leadership and every workflow command holds, so a deadlock there stops the pings.
+  systemd.start_watchdog([&leader] {
+    (void)leader.status();
+    return true;
+  });
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
+  systemd.stopping();
   log->info("received {}: stopping workflows (at most {} ms each)", strsignal(signal_number),
             settings.shutdown_timeout.count());
 

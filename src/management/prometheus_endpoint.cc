@@ -46,7 +46,13 @@ std::string label(const std::string& name, const std::string& value) {
 std::string prometheus_text(const ManagementContext& context) {
   MetricWriter m;
   const auto leader = context.leader->status();
-  const std::string mode = label("mode", std::string(config::to_string(context.leader->mode())));
+  // In active_standby the management queue names the group of instances, so that alert rules
+  // can count the active ones per group (ops/alerts/micro-integration.rules.yml).
+  const config::LeaderMode leader_mode = context.leader->mode();
+  std::string mode = label("mode", std::string(config::to_string(leader_mode)));
+  if (leader_mode == config::LeaderMode::kActiveStandby && context.settings) {
+    mode += "," + label("queue", context.settings->management_queue);
+  }
 
   m.family("solace_connector_leader_election_active", "gauge",
            "1 if this instance is active (runs its workflows), 0 if standby.");

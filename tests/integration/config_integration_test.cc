@@ -1,5 +1,9 @@
 // Start-up with good and bad configuration, through the real binary.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "instance.h"
@@ -183,6 +187,51 @@ solace.connector.management:
   auto leader = instance.client().Get("/actuator/leaderelection");
   ASSERT_TRUE(leader);
   EXPECT_EQ(nlohmann::json::parse(leader->body)["mode"]["state"], "standby");
+}
+
+// The systemd protocol, as a unit with Type=notify and WatchdogSec= sees it: a datagram socket
+// at NOTIFY_SOCKET gets READY=1 once the API answers, WATCHDOG=1 pings at half WATCHDOG_USEC,
+// and STOPPING=1 after SIGTERM.
+TEST_F(ConfigIntegration, UnderSystemdItSendsReadyWatchdogPingsAndStopping) {
+  const fs::path socket_path = dir->path() / "notify.sock";
+  const int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket_path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const auto next_message = [&](std::chrono::milliseconds timeout) -> std::string {
+    pollfd p{sock, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return "";
+    char buf[1024];
+    const ssize_t n = ::recv(sock, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+  };
+
+  const int port = free_port();
+  write_file(dir->path() / "application.yml", standalone_config(port));
+  Process process(MI_BINARY_PATH, {}, dir->path(), dir->path() / "instance.log",
+                  {{"NOTIFY_SOCKET", socket_path.string()}, {"WATCHDOG_USEC", "200000"}});
+  const std::string first = next_message(std::chrono::seconds(20));
+  ASSERT_EQ(first.rfind("READY=1\n", 0), 0u) << first << process.log();
+  EXPECT_NE(first.find("STATUS=management API on 127.0.0.1:" + std::to_string(port)), std::string::npos) << first;
+  // Ready means the management API answers.
+  httplib::Client http("127.0.0.1", port);
+  auto health = http.Get("/actuator/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  int pings = 0;
+  for (int i = 0; i < 5; ++i) pings += next_message(std::chrono::seconds(2)) == "WATCHDOG=1" ? 1 : 0;
+  EXPECT_EQ(pings, 5) << "a ping every 100 ms expected";
+
+  process.signal(SIGTERM);
+  std::string message;
+  do {
+    message = next_message(std::chrono::seconds(10));
+  } while (message == "WATCHDOG=1");
+  EXPECT_EQ(message.rfind("STOPPING=1", 0), 0u) << message;
+  EXPECT_EQ(process.wait_exit(std::chrono::seconds(30)), 0);
+  ::close(sock);
 }
 
 }  // namespace
