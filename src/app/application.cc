@@ -3,6 +3,9 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <atomic>
+
 #include <cstdio>
 #include <filesystem>
 #include <future>
@@ -34,8 +37,6 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitBadConfig = 2;
 
-const std::set<std::string> kComponents = {"app",         "config",        "leader",    "workflow",
-                                           "binder.file", "binder.rabbit", "binder.mqtt", "management"};
 
 workflow::BinderRegistry make_binder_registry() {
   workflow::BinderRegistry registry;
@@ -52,15 +53,18 @@ void apply_log_levels(const config::Settings& settings, config::Problems& proble
   for (const auto& [name, text] : settings.component_log_levels) {
     spdlog::level::level_enum level;
     if (!parse_log_level(text, level)) continue;  // already reported by validation
-    if (!kComponents.count(name)) {
+    const auto& components = log_components();
+    if (std::find(components.begin(), components.end(), name) == components.end()) {
+      std::string names;
+      for (const auto& c : components) names += (names.empty() ? "" : ", ") + c;
       problems.push_back({config::ConfigProblem::Severity::kWarning, "logging.level." + name, "",
-                          "no such component; components are app, config, leader, workflow, "
-                          "binder.file, binder.rabbit, binder.mqtt, management"});
+                          "no such component; components are " + names});
       continue;
     }
     levels[name] = level;
   }
   configure_logging(root, levels);
+  if (settings.log_format == "ecs") set_log_format(LogFormat::kEcs, settings.log_service_name);
 }
 
 void report(const config::Problems& problems) {
@@ -126,6 +130,8 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
                                         &workflows,      clock.wall_now(),
                                         MI_VERSION,      redundancy.session(),
                                         [&redundancy] { return redundancy.request_yield(); }};
+  std::atomic<bool> stopping{false};
+  context.shutting_down = [&stopping] { return stopping.load(); };
   management::ManagementApi api(context, management::Authenticator(settings.security_enabled, settings.users),
                                 clock);
   std::unique_ptr<management::HttpServer> http;
@@ -170,6 +176,7 @@ int serve(const config::Settings& settings, const sigset_t& stop_signals) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
+  stopping = true;  // readiness: OUT_OF_SERVICE from now on
   systemd.stopping();
   log->info("received {}: stopping workflows (at most {} ms each)", strsignal(signal_number),
             settings.shutdown_timeout.count());

@@ -264,6 +264,31 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
   }
 }
 
+// management.endpoints.web.exposure.include minus .exclude, each "*" or endpoint ids.
+std::set<std::string> resolve_exposure(const Config& config, Problems& problems) {
+  const std::set<std::string> all(std::begin(kActuatorEndpoints), std::end(kActuatorEndpoints));
+  const auto read = [&](const std::string& key) {
+    std::set<std::string> ids;
+    for (const auto& item : config.get_list(key)) {
+      const std::string id = canonical_segment(item);
+      if (item == "*") {
+        ids.insert(all.begin(), all.end());
+      } else if (all.count(id)) {
+        ids.insert(id);
+      } else if (!item.empty()) {
+        problems.push_back({ConfigProblem::Severity::kWarning, config.written_key(key), config.origin(key),
+                            "no endpoint '" + item + "'; endpoints are health, info, leaderelection, loggers, "
+                            "prometheus, workflows"});
+      }
+    }
+    return ids;
+  };
+  const std::string include = "management.endpoints.web.exposure.include";
+  std::set<std::string> exposed = config.is_set(include) ? read(include) : all;  // the table's default: *
+  for (const auto& id : read("management.endpoints.web.exposure.exclude")) exposed.erase(id);
+  return exposed;
+}
+
 constexpr std::size_t kMaxInstanceNameLength = 64;
 
 bool is_instance_name_char(char c) {
@@ -426,6 +451,9 @@ Settings build_settings(const Config& config, const std::set<std::string>& binde
   s.server_connection_timeout = Millis{config.get_duration_ms("server.connection-timeout")};
   s.server_max_connections = static_cast<int>(config.get_int("server.max-connections"));
   s.server_max_connections_per_address = static_cast<int>(config.get_int("server.max-connections-per-address"));
+  if (config.is_set("management.server.port")) s.server_port = static_cast<int>(config.get_int("management.server.port"));
+  if (!config.get_string("management.server.address").empty()) s.server_address = config.get_string("management.server.address");
+  s.exposed_endpoints = resolve_exposure(config, problems);
   s.security_enabled = config.get_bool("solace.connector.security.enabled");
   s.users = resolve_users(config, problems);
 
@@ -444,6 +472,8 @@ Settings build_settings(const Config& config, const std::set<std::string>& binde
 
   s.shutdown_timeout = Millis{config.get_duration_ms("spring.lifecycle.timeout-per-shutdown-phase")};
   s.root_log_level = config.get_string("logging.level.root");
+  s.log_format = canonical_enum(config.get_string("logging.structured.format.console"));
+  s.log_service_name = config.get_string("logging.structured.ecs.service.name");
   for (const auto& [logger, level] : config.subtree("logging.level")) {
     if (logger != "root") s.component_log_levels[logger] = level;
   }

@@ -12,6 +12,10 @@
 namespace mi::config {
 
 enum class LeaderMode { kStandalone, kActiveStandby, kActiveActive };
+
+// The actuator endpoint ids, as management.endpoints.web.exposure.* name them.
+inline constexpr const char* kActuatorEndpoints[] = {"health", "info", "leaderelection", "loggers", "prometheus",
+                                                     "workflows"};
 std::string_view to_string(LeaderMode mode);
 
 struct BindingSettings {
@@ -131,12 +135,16 @@ struct Settings {
   int server_max_connections = 512;
   int server_max_connections_per_address = 128;
   bool security_enabled = true;
+  // management.endpoints.web.exposure.include minus .exclude; all by default.
+  std::set<std::string> exposed_endpoints = {std::begin(kActuatorEndpoints), std::end(kActuatorEndpoints)};
   std::vector<UserSettings> users;
 
   std::vector<WorkflowSettings> workflows;  // ids 0..19, enabled or not
 
   Millis shutdown_timeout{30000};
   std::string root_log_level;
+  std::string log_format;        // logging.structured.format.console: "" (plain) or "ecs"
+  std::string log_service_name = "micro-integration";  // logging.structured.ecs.service.name
   std::map<std::string, std::string> component_log_levels;
 };
 

@@ -232,6 +232,9 @@ TEST(Settings, TheStructDefaultsAreTheKeyTableDefaults) {
   EXPECT_EQ(from_table.security_enabled, by_hand.security_enabled);
   EXPECT_EQ(from_table.shutdown_timeout, by_hand.shutdown_timeout);
   EXPECT_EQ(from_table.mode, by_hand.mode);
+  EXPECT_EQ(from_table.log_format, by_hand.log_format);
+  EXPECT_EQ(from_table.log_service_name, by_hand.log_service_name);
+  EXPECT_EQ(from_table.exposed_endpoints, by_hand.exposed_endpoints);
   EXPECT_EQ(from_table.fail_over.max_attempts, by_hand.fail_over.max_attempts);
   EXPECT_EQ(from_table.fail_over.initial, by_hand.fail_over.initial);
   EXPECT_EQ(from_table.fail_over.max, by_hand.fail_over.max);
@@ -348,6 +351,19 @@ solace.connector.workflows.0.enabled: true
   EXPECT_EQ(problems[0].severity, ConfigProblem::Severity::kWarning);
   EXPECT_NE(problems[0].key.find("mqtt.qos"), std::string::npos) << problems[0].key;
   EXPECT_NE(problems[0].message.find("lost"), std::string::npos);
+}
+
+TEST(Settings, ExposureIncludeMinusExcludeAndAManagementPortTakesPrecedence) {
+  Problems problems;
+  const Settings s = build("management.endpoints.web.exposure.include: health,workflows,prometheus,nonsense\n"
+                           "management.endpoints.web.exposure.exclude: prometheus\n"
+                           "server.port: 8080\nmanagement.server.port: 9090\nmanagement.server.address: 127.0.0.1\n",
+                           problems);
+  EXPECT_EQ(s.exposed_endpoints, (std::set<std::string>{"health", "workflows"}));
+  EXPECT_EQ(s.server_port, 9090);
+  EXPECT_EQ(s.server_address, "127.0.0.1");
+  ASSERT_EQ(problems.size(), 1u) << joined(problems);
+  EXPECT_NE(problems[0].message.find("no endpoint 'nonsense'"), std::string::npos);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Content of each actuator endpoint, one file each: leader_election_endpoint.cc,
 // health_endpoint.cc, workflows_endpoint.cc, prometheus_endpoint.cc.
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,8 @@ struct ManagementContext {
   const session::ManagementSession* session = nullptr;  // active_standby only
   // Asks the active instance to hand over to a standby; false if it is not active.
   std::function<bool()> request_yield;
+  // True once the instance has begun to stop (readiness turns OUT_OF_SERVICE); empty: never.
+  std::function<bool()> shutting_down = nullptr;
 };
 
 // GET /actuator/leaderelection: exactly the spec's shape.
@@ -37,6 +40,18 @@ struct HealthReport {
   nlohmann::json components;  // leaderElection, workflows
 };
 HealthReport health(const ManagementContext& context);
+// Spring Boot's Kubernetes probe groups, /actuator/health/liveness and .../readiness.
+// Liveness: DOWN only when a restart is the cure (a workflow that did not stop in time);
+// brokers never make it DOWN, or a broker outage would restart every instance. Readiness:
+// OUT_OF_SERVICE while stopping, and in active_standby while the management session is not
+// bound (such an instance could not take over); a standby that is bound is ready, since it
+// does its job by waiting, and a rolling update must be able to proceed past it.
+HealthStatus liveness(const ManagementContext& context);
+HealthStatus readiness(const ManagementContext& context);
+
+// GET /actuator/loggers (every logger) and /actuator/loggers/{name} (one; nothing if unknown).
+nlohmann::json loggers_json();
+std::optional<nlohmann::json> logger_json(const std::string& name);
 
 nlohmann::json workflow_json(const workflow::Workflow& workflow);
 nlohmann::json workflows_json(const ManagementContext& context);

@@ -70,4 +70,19 @@ HealthReport health(const ManagementContext& context) {
   return report;
 }
 
+HealthStatus liveness(const ManagementContext& context) {
+  for (const auto& w : context.workflows->all()) {
+    if (w->state() == workflow::WorkflowState::kUnknown) return HealthStatus::kDown;
+  }
+  return HealthStatus::kUp;
+}
+
+HealthStatus readiness(const ManagementContext& context) {
+  if (context.shutting_down && context.shutting_down()) return HealthStatus::kOutOfService;
+  if (context.session && context.session->status().health != session::SessionHealth::kBound) {
+    return HealthStatus::kOutOfService;
+  }
+  return HealthStatus::kUp;
+}
+
 }  // namespace mi::management

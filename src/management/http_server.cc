@@ -267,7 +267,7 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
     if (closed_) return;
     auto out = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(in.status), 11);
     for (const auto& [name, value] : in.headers) out->set(name, value);
-    out->set(http::field::content_type, in.content_type);
+    if (!in.content_type.empty()) out->set(http::field::content_type, in.content_type);  // none with 204
     out->body() = std::move(in.body);
     out->keep_alive(keep_alive && !server_.stopping);
     out->prepare_payload();

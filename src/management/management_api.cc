@@ -77,6 +77,7 @@ std::optional<int> parse_workflow_id(std::string_view text) {
 }
 
 constexpr std::string_view kWorkflowsPrefix = "/actuator/workflows/";
+constexpr std::string_view kLoggersPrefix = "/actuator/loggers/";
 
 }  // namespace
 
@@ -113,6 +114,29 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
     return r;
   };
 
+  // Endpoints left out by management.endpoints.web.exposure.* do not exist.
+  const auto exposed = [this](const char* id) {
+    return !context_.settings || context_.settings->exposed_endpoints.count(id) > 0;
+  };
+  const auto endpoint_id = [](const std::string& p) -> std::string {
+    const std::string prefix = "/actuator/";
+    if (p.rfind(prefix, 0) != 0) return "";
+    const std::string rest = p.substr(prefix.size());
+    return rest.substr(0, rest.find('/'));
+  };
+  // Before authentication only for health, which is public: for the others a 404 without
+  // credentials would tell which endpoints exist.
+  const std::string id = endpoint_id(path);
+  if (id == "health" && !exposed("health")) return error(404, "no endpoint at " + path, path);
+
+  // The Kubernetes probes are as public as the health status.
+  if (path == "/actuator/health/liveness" || path == "/actuator/health/readiness") {
+    if (!get) return method_not_allowed("GET");
+    const HealthStatus s = path == "/actuator/health/liveness" ? liveness(context_) : readiness(context_);
+    const bool down = s == HealthStatus::kDown || s == HealthStatus::kOutOfService;
+    return json_response(down ? 503 : 200, {{"status", std::string(to_string(s))}});
+  }
+
   // Health status is public; its details are for authenticated users.
   if (path == "/actuator/health") {
     if (!get) return method_not_allowed("GET");
@@ -129,9 +153,10 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
   }
   const bool known = path == "/actuator" || path == "/actuator/leaderelection" ||
                      path == "/actuator/workflows" || path == "/actuator/prometheus" ||
-                     path == "/actuator/info" ||
+                     path == "/actuator/info" || path == "/actuator/loggers" ||
+                     (path.rfind(kLoggersPrefix, 0) == 0 && path.size() > kLoggersPrefix.size()) ||
                      (path.rfind(kWorkflowsPrefix, 0) == 0 && path.size() > kWorkflowsPrefix.size());
-  if (!known) return error(404, "no endpoint at " + path, path);
+  if (!known || (!id.empty() && !exposed(id.c_str()))) return error(404, "no endpoint at " + path, path);
   if (!get) {
     if (auto problem = cross_site_problem(request)) return error(403, *problem, path);
   }
@@ -149,6 +174,20 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
     return workflow_command(request, *id);
   }
 
+  if (path.rfind(kLoggersPrefix, 0) == 0) {
+    const std::string name = path.substr(kLoggersPrefix.size());
+    if (request.method == "POST") {
+      if (access != Access::kAdmin) return error(403, "changing a log level needs the admin role", path);
+      if (!is_json_content_type(request.header("content-type"))) {
+        return error(415, "Content-Type must be application/json", path);
+      }
+      return logger_command(request, name);
+    }
+    if (!get) return method_not_allowed("GET, POST");
+    const auto logger_level = logger_json(name);
+    if (!logger_level) return error(404, "no logger " + name + " (GET /actuator/loggers lists them)", path);
+    return json_response(200, *logger_level);
+  }
   if (path == "/actuator/leaderelection" && request.method == "POST") {
     if (access != Access::kAdmin) return error(403, "yielding leadership needs the admin role", path);
     if (!is_json_content_type(request.header("content-type"))) {
@@ -159,19 +198,52 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
   if (!get) return method_not_allowed(path == "/actuator/leaderelection" ? "GET, POST" : "GET");
   if (path == "/actuator") {
     nlohmann::json links = nlohmann::json::object();
-    for (const char* name : {"health", "info", "leaderelection", "prometheus", "workflows"}) {
-      links[name] = {{"href", std::string("/actuator/") + name}};
+    for (const char* name : config::kActuatorEndpoints) {
+      if (exposed(name)) links[name] = {{"href", std::string("/actuator/") + name}};
     }
     return json_response(200, {{"_links", links}});
   }
   if (path == "/actuator/leaderelection") return json_response(200, leader_election_json(context_));
   if (path == "/actuator/workflows") return json_response(200, workflows_json(context_));
+  if (path == "/actuator/loggers") return json_response(200, loggers_json());
   if (path == "/actuator/info") {
     return json_response(200, {{"app", {{"name", "micro-integration"}, {"version", context_.version}}}});
   }
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = prometheus_text(context_);
+  return r;
+}
+
+// POST /actuator/loggers/{name} {"configuredLevel":"DEBUG"}: 204, as Spring Boot answers;
+// {"configuredLevel":null} hands the logger back to ROOT.
+HttpResponse ManagementApi::logger_command(const HttpRequest& request, const std::string& name) const {
+  const std::string& path = request.path;
+  nlohmann::json body;
+  try {
+    body = nlohmann::json::parse(request.body);
+  } catch (const nlohmann::json::exception&) {
+    return error(400, "body must be JSON: {\"configuredLevel\":\"DEBUG\"}", path);
+  }
+  if (!body.is_object() || !body.contains("configuredLevel") ||
+      !(body["configuredLevel"].is_string() || body["configuredLevel"].is_null())) {
+    return error(400, "body must be {\"configuredLevel\": TRACE, DEBUG, INFO, WARN, ERROR, OFF or null}", path);
+  }
+  std::optional<spdlog::level::level_enum> level;
+  if (body["configuredLevel"].is_string()) {
+    spdlog::level::level_enum parsed;
+    if (!parse_log_level(body["configuredLevel"].get<std::string>(), parsed)) {
+      return error(400, "configuredLevel must be TRACE, DEBUG, INFO, WARN, ERROR, OFF or null", path);
+    }
+    level = parsed;
+  }
+  if (!logger_json(name)) return error(404, "no logger " + name + " (GET /actuator/loggers lists them)", path);
+  set_logger_level(name, level);
+  logger("management")->info("log level of {} set to {} through the API", name,
+                             level ? log_level_name(*level) : std::string("that of ROOT"));
+  HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
   return r;
 }
 

@@ -25,6 +25,7 @@ class ManagementApi {
   HttpResponse route(const HttpRequest& request, Access access) const;
   HttpResponse workflow_command(const HttpRequest& request, int id) const;
   HttpResponse leader_command(const HttpRequest& request) const;
+  HttpResponse logger_command(const HttpRequest& request, const std::string& name) const;
 
   ManagementContext context_;
   Authenticator authenticator_;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/logging.h"
 #include "common/manual_clock.h"
 #include "workflow/fake_binder.h"
 
@@ -216,6 +217,67 @@ TEST_F(ManagementApiTest, PrometheusReportsLeaderAndWorkflowMetrics) {
   EXPECT_NE(r.body.find("solace_connector_workflow_messages_delivered_total{workflow_id=\"0\"} 0\n"),
             std::string::npos);
   EXPECT_NE(r.body.find("process_resident_memory_bytes "), std::string::npos);
+}
+
+TEST_F(ManagementApiTest, KubernetesProbesArePublicAndSayWhatARestartOrTrafficWouldChange) {
+  build(config::LeaderMode::kStandalone);
+  bool stopping = false;
+  api = std::make_unique<ManagementApi>(
+      ManagementContext{&settings, leader.get(), workflows.get(), clock.wall_now(), "test", nullptr, {},
+                        [&stopping] { return stopping; }},
+      Authenticator(true, settings.users), clock);
+  activate();
+  auto live = call("GET", "/actuator/health/liveness");
+  EXPECT_EQ(live.status, 200);
+  EXPECT_EQ(json(live)["status"], "UP");
+  auto ready = call("GET", "/actuator/health/readiness");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(json(ready)["status"], "UP");
+  // A broker outage is not a reason to restart: liveness stays UP while the workflow reconnects.
+  {
+    std::lock_guard lock(broker.mutex);
+    broker.output_failures_to_inject = 1000;
+  }
+  EXPECT_EQ(call("GET", "/actuator/health/liveness").status, 200);
+  stopping = true;
+  ready = call("GET", "/actuator/health/readiness");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(json(ready)["status"], "OUT_OF_SERVICE");
+  EXPECT_EQ(call("POST", "/actuator/health/liveness", kAdmin, "{}").status, 405);
+}
+
+TEST_F(ManagementApiTest, LoggersAreListedAndAnAdminChangesALevelAtRunTime) {
+  build(config::LeaderMode::kStandalone);
+  const auto all = call("GET", "/actuator/loggers", kReader);
+  ASSERT_EQ(all.status, 200);
+  const auto body = json(all);
+  EXPECT_TRUE(body["loggers"].contains("ROOT"));
+  EXPECT_TRUE(body["loggers"].contains("binder.rabbit"));
+  EXPECT_EQ(call("GET", "/actuator/loggers/no.such", kReader).status, 404);
+
+  EXPECT_EQ(call("POST", "/actuator/loggers/workflow", kReader, R"({"configuredLevel":"DEBUG"})").status, 403);
+  EXPECT_EQ(call("POST", "/actuator/loggers/workflow", kAdmin, R"({"configuredLevel":"LOUD"})").status, 400);
+  EXPECT_EQ(call("POST", "/actuator/loggers/workflow", kAdmin, R"({"configuredLevel":"DEBUG"})").status, 204);
+  auto one = json(call("GET", "/actuator/loggers/workflow", kReader));
+  EXPECT_EQ(one["configuredLevel"], "DEBUG");
+  EXPECT_EQ(one["effectiveLevel"], "DEBUG");
+  EXPECT_TRUE(logger("workflow")->should_log(spdlog::level::debug));
+  // null hands it back to ROOT.
+  EXPECT_EQ(call("POST", "/actuator/loggers/workflow", kAdmin, R"({"configuredLevel":null})").status, 204);
+  one = json(call("GET", "/actuator/loggers/workflow", kReader));
+  EXPECT_TRUE(one["configuredLevel"].is_null());
+  EXPECT_EQ(one["effectiveLevel"], json(call("GET", "/actuator/loggers/ROOT", kReader))["effectiveLevel"]);
+}
+
+TEST_F(ManagementApiTest, EndpointsLeftOutOfTheExposureDoNotExist) {
+  settings.exposed_endpoints = {"health", "workflows"};
+  build(config::LeaderMode::kStandalone);
+  EXPECT_EQ(call("GET", "/actuator/workflows", kReader).status, 200);
+  EXPECT_EQ(call("GET", "/actuator/prometheus", kReader).status, 404);
+  EXPECT_EQ(call("GET", "/actuator/loggers/ROOT", kReader).status, 404);
+  const auto index = json(call("GET", "/actuator", kReader));
+  EXPECT_TRUE(index["_links"].contains("workflows"));
+  EXPECT_FALSE(index["_links"].contains("prometheus"));
 }
 
 }  // namespace

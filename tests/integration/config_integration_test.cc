@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "instance.h"
@@ -232,6 +234,30 @@ TEST_F(ConfigIntegration, UnderSystemdItSendsReadyWatchdogPingsAndStopping) {
   EXPECT_EQ(message.rfind("STOPPING=1", 0), 0u) << message;
   EXPECT_EQ(process.wait_exit(std::chrono::seconds(30)), 0);
   ::close(sock);
+}
+
+TEST_F(ConfigIntegration, StructuredLogsWriteOneEcsJsonObjectPerLine) {
+  write_file(dir->path() / "application.yml", "server.port: 0\nlogging.structured.format.console: ecs\n");
+  const auto r = run({"--check-config"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  int lines = 0;
+  std::istringstream stderr_lines(r.output);
+  for (std::string line; std::getline(stderr_lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["ecs.version"], "8.11");
+    EXPECT_EQ(j["service.name"], "micro-integration");
+    EXPECT_TRUE(j.contains("@timestamp") && j.contains("log.level") && j.contains("log.logger") && j.contains("message"));
+    ++lines;
+  }
+  EXPECT_GE(lines, 2) << r.output;  // "configuration file ...", "configuration is valid"
+  EXPECT_NE(r.output.find("\"message\":\"configuration is valid\""), std::string::npos) << r.output;
+
+  write_file(dir->path() / "application.yml", "logging.structured.format.console: logstash\n");
+  const auto bad = run({"--check-config"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("logging.structured.format.console: invalid value 'logstash'"), std::string::npos)
+      << bad.output;
 }
 
 }  // namespace

@@ -397,11 +397,12 @@ TEST_F(HostileConfig, Rows10And11AbsurdNumbersAreRefusedWithTheirBounds) {
 
 // Row 12: misspelt and unsupported server and management keys; HTTPS without a certificate.
 TEST_F(HostileConfig, Row12UnknownServerKeysAreWarnedAndHttpsNeedsItsFiles) {
-  const auto warned = check({"--server.adress=127.0.0.1", "--management.server.port=9999"});
+  const auto warned = check({"--server.adress=127.0.0.1", "--management.server.prot=9999"});
   EXPECT_EQ(warned.exit_code, 0) << warned.output;
   EXPECT_NE(warned.output.find("server.adress"), std::string::npos) << warned.output;
   EXPECT_NE(warned.output.find("did you mean 'server.address'"), std::string::npos) << warned.output;
-  EXPECT_NE(warned.output.find("management.server.port: unknown key (from command line)"), std::string::npos)
+  EXPECT_NE(warned.output.find("management.server.prot: unknown key; did you mean 'management.server.port'"),
+            std::string::npos)
       << warned.output;
   const auto https = check({"--server.ssl.enabled=true"});
   EXPECT_EQ(https.exit_code, 2) << https.output;
