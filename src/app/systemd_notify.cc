@@ -12,10 +12,8 @@ void SystemdNotifier::ready(const std::string& status) {
   sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
 }
 
-void SystemdNotifier::stopping() {
-  stop_watchdog();
-  sd_notify(0, "STOPPING=1\nSTATUS=stopping workflows");
-}
+// The watchdog pings go on while the workflows stop: a stop may take longer than WatchdogSec.
+void SystemdNotifier::stopping() { sd_notify(0, "STOPPING=1\nSTATUS=stopping workflows"); }
 
 void SystemdNotifier::start_watchdog(std::function<bool()> healthy) {
   std::uint64_t usec = 0;
