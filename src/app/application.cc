@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-
 #include <cstdio>
 #include <filesystem>
 #include <future>
@@ -36,7 +35,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitBadConfig = 2;
-
 
 workflow::BinderRegistry make_binder_registry() {
   workflow::BinderRegistry registry;
