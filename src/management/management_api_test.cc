@@ -219,6 +219,17 @@ TEST_F(ManagementApiTest, PrometheusReportsLeaderAndWorkflowMetrics) {
   EXPECT_NE(r.body.find("process_resident_memory_bytes "), std::string::npos);
 }
 
+// The alert rules (ops/alerts) count active instances per management queue.
+TEST_F(ManagementApiTest, InActiveStandbyTheLeaderMetricsNameTheManagementQueue) {
+  settings.management_queue = "orders-mgmt";
+  build(config::LeaderMode::kActiveStandby);
+  const auto r = call("GET", "/actuator/prometheus", kReader);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("solace_connector_leader_election_active{mode=\"active_standby\",queue=\"orders-mgmt\"} 0\n"),
+            std::string::npos)
+      << r.body;
+}
+
 TEST_F(ManagementApiTest, KubernetesProbesArePublicAndSayWhatARestartOrTrafficWouldChange) {
   build(config::LeaderMode::kStandalone);
   bool stopping = false;
