@@ -126,8 +126,8 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
   };
   // Before authentication only for health, which is public: for the others a 404 without
   // credentials would tell which endpoints exist.
-  const std::string id = endpoint_id(path);
-  if (id == "health" && !exposed("health")) return error(404, "no endpoint at " + path, path);
+  const std::string endpoint = endpoint_id(path);
+  if (endpoint == "health" && !exposed("health")) return error(404, "no endpoint at " + path, path);
 
   // The Kubernetes probes are as public as the health status.
   if (path == "/actuator/health/liveness" || path == "/actuator/health/readiness") {
@@ -156,7 +156,7 @@ HttpResponse ManagementApi::route(const HttpRequest& request, Access access) con
                      path == "/actuator/info" || path == "/actuator/loggers" ||
                      (path.rfind(kLoggersPrefix, 0) == 0 && path.size() > kLoggersPrefix.size()) ||
                      (path.rfind(kWorkflowsPrefix, 0) == 0 && path.size() > kWorkflowsPrefix.size());
-  if (!known || (!id.empty() && !exposed(id.c_str()))) return error(404, "no endpoint at " + path, path);
+  if (!known || (!endpoint.empty() && !exposed(endpoint.c_str()))) return error(404, "no endpoint at " + path, path);
   if (!get) {
     if (auto problem = cross_site_problem(request)) return error(403, *problem, path);
   }
