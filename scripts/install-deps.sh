@@ -13,6 +13,7 @@ PACKAGES=(
   iproute2         # ip netns/link: the cluster tests' network namespaces, bridge and cuts
   prometheus   # for promtool, which checks our /actuator/prometheus output in a test
   curl
+  systemd      # systemd-analyze, for scripts/package-test.sh's check of the unit (nothing is started)
   wrk          # only for scripts/bench-footprint.sh (management API under load)
   clang-14 libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh, ThreadSanitizer for the tsan preset
 )
