@@ -327,8 +327,10 @@ void resolve_sharing(const Config& config, Settings& s, Problems& problems) {
   for (auto& w : s.workflows) {
     BindingSettings& in = w.input;
     in.shared = shared;
-    in.instance_name = s.instance_name;
-    if (shared) w.output.instance_name = s.instance_name;  // e.g. in the names a file output makes up
+    // Set only where several instances work side by side: for their MQTT client ids (one
+    // client id is one connection at the broker) and the names a file output makes up.
+    in.instance_name = shared ? s.instance_name : "";
+    w.output.instance_name = shared ? s.instance_name : "";
     const std::string group_key = "spring.cloud.stream.bindings." + in.name + ".group";
     in.group = config.get_string(group_key);
     if (!w.enabled) continue;

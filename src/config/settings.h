@@ -34,8 +34,8 @@ struct BindingSettings {
   // time; the binder must then hand each message to one instance only.
   bool shared = false;
   std::string group = "";     // spring.cloud.stream.bindings.<name>.group; empty: the binder's default
-  // This instance among those sharing the input (Settings::instance_name); for outputs only
-  // in active_active, where several instances write to one destination.
+  // In active_active: this instance among those working side by side (Settings::instance_name);
+  // empty in the other modes.
   std::string instance_name = "";
 };
 

@@ -218,15 +218,20 @@ TEST(ActiveActive, TwoInstancesShareAnMqttTopicThroughASharedSubscriptionAndLose
   declare_queue(rabbit.port(), "from-mqtt", false);
   // The same client-id on both, as the README advises for active_standby: each instance still
   // gets its own session (<client-id>-<instance>-<binding>).
+  // Workflow 1 (a shared spool -> an MQTT topic) gives each instance an MQTT output too.
+  const fs::path spool = root.path() / "spool";
+  fs::create_directories(spool);
   Group group(root.path(), "    workflows.0: {enabled: true, acknowledgment: {publish-async: true, "
-                           "back-pressure-threshold: 10}}\n" + rabbit_binder_yaml(rabbit.port()) +
+                           "back-pressure-threshold: 10}}\n    workflows.1: {enabled: true}\n" +
+                               rabbit_binder_yaml(rabbit.port()) +
                                "    mq: {type: mqtt, environment: {mqtt: {host: 127.0.0.1, port: " +
                                std::to_string(mosquitto.port()) + ", client-id: plant}}}\n" + R"(
   bindings:
     input-0: {destination: "aa/#", binder: mq}
     output-0: {destination: "", binder: rmq}
-  rabbit.bindings.output-0.producer.routing-key: from-mqtt
-)");
+    output-1: {destination: "from-files", binder: mq}
+)" + "    input-1: {destination: " + spool.string() + ", binder: file}\n" +
+                               "  rabbit.bindings.output-0.producer.routing-key: from-mqtt\n");
   group.start("a");
   group.start("b");
 
@@ -259,6 +264,28 @@ TEST(ActiveActive, TwoInstancesShareAnMqttTopicThroughASharedSubscriptionAndLose
       << "the instances took the session from each other";
   std::printf("mqtt topic shared by 2 instances: %d messages, lost %d, duplicates %zu, shares %s\n", kMessages,
               kMessages - static_cast<int>(t.distinct), t.duplicates(), describe(shares).c_str());
+
+  // Both instances publish through their MQTT outputs at once, each as its own client: one
+  // client id for both would make each connection take the other's over.
+  mqtt::ClientOptions sub;
+  sub.host = "127.0.0.1";
+  sub.port = mosquitto.port();
+  sub.client_id = "files-subscriber";
+  mqtt::Client subscriber(sub);
+  subscriber.subscribe("from-files", 1);
+  drop_files(spool, "file", 200);
+  std::set<std::string> published;
+  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       published.size() < 200 && std::chrono::steady_clock::now() < deadline;) {
+    if (auto p = subscriber.receive(std::chrono::milliseconds(200))) {
+      subscriber.acknowledge(*p);
+      published.insert(p->payload);
+    }
+  }
+  EXPECT_EQ(published.size(), 200u) << group.logs();
+  EXPECT_EQ(group.logs().find("closed the connection"), std::string::npos)
+      << "the instances' MQTT outputs took each other's connection over\n" << group.logs();
+  subscriber.disconnect();
 
   // kill -9 of b mid-stream: Mosquitto keeps b's share in b's session until an instance of that
   // name comes back; restarted, b resumes the session and delivers it.

@@ -42,9 +42,11 @@ Endpoint endpoint(const config::BindingSettings& b, bool persistent_session) {
   e.options.port = config::environment_port(b, "mqtt.port", tls, 8883);  // MQTT over TLS
   e.options.username = env("mqtt.username");
   e.options.password = env("mqtt.password");
-  // Sharing an input, each instance needs its own session (one client id is one session), and
-  // the same one after a restart, so that it gets back what the broker kept for it.
-  e.options.client_id = env("mqtt.clientid") + "-" + (b.shared ? b.instance_name + "-" : "") + b.name;
+  // In active_active each instance needs its own client id (one client id is one connection:
+  // a second one takes the first one's over), the same after a restart, so that a shared
+  // input gets back what the broker kept in its session.
+  e.options.client_id =
+      env("mqtt.clientid") + "-" + (b.instance_name.empty() ? "" : b.instance_name + "-") + b.name;
   long long keep_alive = 0;
   config::parse_int(env("mqtt.keepaliveinterval"), keep_alive);
   e.options.keep_alive_seconds = static_cast<std::uint16_t>(std::clamp(keep_alive, 1LL, 65535LL));
