@@ -12,6 +12,10 @@ namespace {
 
 // Deeper than any configuration needs; a longer chain is a loop in disguise.
 constexpr int kMaxDepth = 32;
+// A hostile file can make placeholders multiply (a: ${b}${b}, b: ${c}${c}, ...): like YAML
+// aliases, their number in the whole configuration and the length of a value are bounded.
+constexpr int kMaxPlaceholders = 10000;
+constexpr std::size_t kMaxResolvedBytes = 1024 * 1024;
 
 class UnresolvableError : public std::runtime_error {
  public:
@@ -51,13 +55,24 @@ class Resolver {
         continue;
       }
       if (text.compare(i, 2, "${") != 0) {
-        out += text[i++];
+        // Plain text up to the next character that may start a placeholder or an escape.
+        const std::size_t next = text.find_first_of("$\\", i + 1);
+        const std::size_t stop = next == std::string::npos ? text.size() : next;
+        out.append(text, i, stop - i);
+        i = stop;
         continue;
       }
       const std::size_t end = closing_brace(text, i + 2);
       // Without the text: the rest of a value may be a secret.
       if (end == std::string::npos) throw UnresolvableError("has a '${' without its closing '}' (write \\${ for the text ${)");
+      if (++placeholders_resolved_ > kMaxPlaceholders) {
+        throw UnresolvableError("the configuration resolves more than " + std::to_string(kMaxPlaceholders) +
+                                " placeholders (placeholders that multiply?)");
+      }
       out += placeholder(text.substr(i + 2, end - i - 2), depth, result);
+      if (out.size() > kMaxResolvedBytes) {
+        throw UnresolvableError("resolves to more than " + std::to_string(kMaxResolvedBytes) + " bytes");
+      }
       i = end + 1;
     }
     return out;
@@ -150,6 +165,7 @@ class Resolver {
   const PropertySet& properties_;
   std::map<std::string, std::string> environment_;
   std::set<std::string> resolving_;
+  int placeholders_resolved_ = 0;  // in every value so far, nested ones included
 };
 
 bool may_hold_placeholder(const std::string& value) { return value.find("${") != std::string::npos; }

@@ -105,5 +105,21 @@ TEST(Placeholders, AValueFromASecretIsMaskedAndEveryResolvedValueSaysWhereItCame
       << shown;
 }
 
+TEST(Placeholders, PlaceholdersThatMultiplyAreBoundedNotExpandedForever) {
+  // 2^40 expansions if nothing stopped them; each level doubles.
+  std::string yaml = "v0: ''\n";
+  for (int i = 1; i <= 40; ++i) {
+    yaml += "v" + std::to_string(i) + ": ${v" + std::to_string(i - 1) + "}${v" + std::to_string(i - 1) + "}\n";
+  }
+  const auto l = load(yaml, {});
+  ASSERT_FALSE(l.problems.empty());
+  bool bounded = false;
+  for (const auto& p : l.problems) bounded = bounded || p.message.find("more than 10000 placeholders") != std::string::npos;
+  EXPECT_TRUE(bounded);
+  const auto big = load("a: ${X:" + std::string(600 * 1024, 'x') + "}${X:" + std::string(600 * 1024, 'x') + "}\n", {});
+  ASSERT_EQ(big.problems.size(), 1u);
+  EXPECT_NE(big.problems[0].message.find("more than 1048576 bytes"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mi::config
