@@ -8,6 +8,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libcpp-httplib-dev libssl-dev librabbitmq-dev libboost-dev libsystemd-dev
+  libqpid-proton-cpp12-dev  # Qpid Proton C++: the AMQP 1.0 session transport and amqp binder
   rabbitmq-server  # the tests start private brokers from it (never the system service)
   mosquitto        # the MQTT broker the tests start privately
   iproute2         # ip netns/link: the cluster tests' network namespaces, bridge and cuts

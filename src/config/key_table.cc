@@ -68,11 +68,13 @@ const std::vector<KeySpec> kKeys = {
   {"solace.connector.management.queue", T::kString, "", {}, {}, {}, false,
    "Management queue (active_standby): a RabbitMQ queue with x-single-active-consumer=true, or a lock file name for file:// hosts. Not created by the product."},
   {"solace.connector.management.session.host", T::kString, "localhost", {}, {}, {}, false,
-   "Management broker URLs, comma-separated, tried in order: amqp://host:port, amqps://host:port, or file:///dir for a lock-file session on one host."},
+   "Management broker URLs, comma-separated, tried in order: amqp://host:port, amqps://host:port (the protocol is session.protocol), or file:///dir for a lock-file session on one host. The vendor's tcp:// (SMF) is not spoken: use its AMQP port with protocol amqp-1.0."},
+  {"solace.connector.management.session.protocol", T::kEnum, "amqp-0-9-1", {}, {}, {"amqp-0-9-1", "amqp-1.0"}, false,
+   "Protocol of the amqp(s):// hosts: amqp-0-9-1 (RabbitMQ) or amqp-1.0 (the vendor's broker on its message VPN's AMQP port, RabbitMQ's AMQP 1.0 plugin, other AMQP 1.0 brokers)."},
   {"solace.connector.management.session.msg-vpn", T::kString, "default", {}, {}, {}, false,
-   "RabbitMQ virtual host of the management queue; `default` means `/`."},
+   "Message VPN (RabbitMQ: virtual host) of the management queue; `default` means the broker's default (`/` on RabbitMQ). Over AMQP 1.0 on a plain connection it is sent as the Open frame's hostname `vhost:<msg-vpn>`; the vendor's broker selects the VPN by its AMQP port."},
   {"solace.connector.management.session.client-username", T::kString, "", {}, {}, {}, false,
-   "User of the management session (required for amqp:// hosts)."},
+   "User of the management session (required for AMQP 0-9-1; over AMQP 1.0 empty means SASL ANONYMOUS, else SASL PLAIN)."},
   {"solace.connector.management.session.client-password", T::kString, "", {}, {}, {}, true,
    "That user's password."},
   {"solace.connector.management.session.connect-retries", T::kInt, "1", -1, 1000000, {}, false,
@@ -511,7 +513,7 @@ std::optional<std::string> check_value(const KeySpec& spec, const std::string& v
     case T::kEnum: {
       const std::string v = canonical_enum(value);
       if (std::none_of(spec.allowed.begin(), spec.allowed.end(),
-                       [&](std::string_view a) { return a == v; })) {
+                       [&](std::string_view a) { return canonical_enum(std::string(a)) == v; })) {
         return "must be one of " + bounds_text(spec);
       }
       break;

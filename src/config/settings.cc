@@ -172,8 +172,15 @@ bool parse_address(const std::string& text, BrokerAddress& out, std::string& err
     out.scheme = canonical_enum(rest.substr(0, sep));
     rest = rest.substr(sep + 3);
   }
-  if (out.scheme == "tcp") out.scheme = "amqp";  // the vendor's spelling
-  if (out.scheme == "tcps") out.scheme = "amqps";
+  if (out.scheme == "tcp" || out.scheme == "tcps" || out.scheme == "smf" || out.scheme == "smfs") {
+    // The vendor's own URL (its SMF protocol, port 55555/55443): reading it as AMQP would
+    // only log connection failures against a port that speaks something else.
+    error = "scheme '" + out.scheme + "://' is the vendor's SMF protocol, which micro-integration does not speak; " +
+            "reach the vendor's broker over AMQP 1.0 instead: amqp://<host>:<AMQP port of the message VPN> " +
+            "(amqps:// for TLS) with solace.connector.management.session.protocol=amqp-1.0. Schemes spoken: amqp://, " +
+            "amqps://, file://";
+    return false;
+  }
   if (out.scheme == "file") {
     out.path = rest;
     if (out.path.empty() || out.path[0] != '/') {
@@ -183,7 +190,8 @@ bool parse_address(const std::string& text, BrokerAddress& out, std::string& err
     return true;
   }
   if (out.scheme != "amqp" && out.scheme != "amqps") {
-    error = "scheme must be amqp://, amqps:// or file://";
+    error = "scheme '" + out.scheme + "://' is not spoken; use amqp://, amqps:// (AMQP 0-9-1 or 1.0, as " +
+            "solace.connector.management.session.protocol says) or file://";
     return false;
   }
   if (rest.find('@') != std::string::npos) {
@@ -212,6 +220,9 @@ bool parse_address(const std::string& text, BrokerAddress& out, std::string& err
 void resolve_session(const Config& config, Settings& s, Problems& problems) {
   const std::string p = "solace.connector.management.session.";
   SessionSettings& session = s.session;
+  session.protocol = canonical_enum(config.get_string(p + "protocol")) == canonical_enum("amqp-1.0")
+                         ? SessionProtocol::kAmqp10
+                         : SessionProtocol::kAmqp091;
   session.msg_vpn = config.get_string(p + "msg-vpn");
   session.vhost = session.msg_vpn == "default" ? "/" : session.msg_vpn;
   session.username = config.get_string(p + "client-username");
@@ -259,7 +270,7 @@ void resolve_session(const Config& config, Settings& s, Problems& problems) {
                                    s.management_queue == "." || s.management_queue == "..")) {
     error(queue_key, "with a file:// host the queue is a lock file name inside that directory, without '/'");
   }
-  if (!session.is_file() && session.username.empty()) {
+  if (!session.is_file() && session.username.empty() && session.protocol == SessionProtocol::kAmqp091) {
     error(p + "client-username", "missing: the management session needs a broker user");
   }
 }

@@ -92,11 +92,15 @@ struct BrokerAddress {
   std::string display() const;  // never holds credentials
 };
 
+// The protocol of a management session's amqp(s):// hosts.
+enum class SessionProtocol { kAmqp091, kAmqp10 };
+
 struct SessionSettings {
   std::vector<BrokerAddress> hosts;
+  SessionProtocol protocol = SessionProtocol::kAmqp091;
   std::string msg_vpn;  // as configured
   std::string vhost;    // RabbitMQ virtual host ("default" -> "/")
-  std::string username;
+  std::string username;  // over AMQP 1.0, empty means SASL ANONYMOUS
   std::string password;
   int connect_retries = 1;
   int reconnect_retries = -1;

@@ -155,11 +155,49 @@ TEST(Settings, ActiveStandbyNeedsQueueUserAndValidHosts) {
         "solace.connector.management.session.host: ftp://x, amqp://user:secret@y\n",
         problems);
   const std::string all = joined(problems);
-  EXPECT_NE(all.find("scheme must be amqp://, amqps:// or file://"), std::string::npos) << all;
+  EXPECT_NE(all.find("scheme 'ftp://' is not spoken; use amqp://, amqps://"), std::string::npos) << all;
   EXPECT_NE(all.find("credentials do not belong in the URL"), std::string::npos) << all;
   EXPECT_EQ(all.find("secret"), std::string::npos) << all;
   EXPECT_NE(all.find("needs a management queue"), std::string::npos) << all;
   EXPECT_NE(all.find("needs a broker user"), std::string::npos) << all;
+}
+
+TEST(Settings, TheVendorsSmfUrlIsAnErrorThatSaysHowToReachItsBrokerOverAmqp10) {
+  for (const std::string url : {"tcp://broker:55555", "tcps://broker:55443", "smf://broker"}) {
+    Problems problems;
+    build("solace.connector.management: {leader-election.mode: active_standby, queue: q,"
+          " session: {host: '" + url + "', client-username: u}}\n",
+          problems);
+    const std::string all = joined(problems);
+    ASSERT_EQ(problems.size(), 1u) << all;
+    EXPECT_NE(all.find("solace.connector.management.session.host"), std::string::npos) << all;
+    EXPECT_NE(all.find("the vendor's SMF protocol, which micro-integration does not speak"), std::string::npos) << all;
+    EXPECT_NE(all.find("AMQP port of the message VPN"), std::string::npos) << all;
+    EXPECT_NE(all.find("solace.connector.management.session.protocol=amqp-1.0"), std::string::npos) << all;
+    EXPECT_NE(all.find("Schemes spoken: amqp://, amqps://, file://"), std::string::npos) << all;
+  }
+}
+
+TEST(Settings, Amqp10IsChosenByKeyAndMayLogInAnonymously) {
+  Problems defaults;
+  const Settings old = build("solace.connector.management: {leader-election.mode: active_standby, queue: q,"
+                             " session: {host: 'amqp://b', client-username: u}}\n",
+                             defaults);
+  EXPECT_TRUE(defaults.empty()) << joined(defaults);
+  EXPECT_EQ(old.session.protocol, SessionProtocol::kAmqp091);  // an existing RabbitMQ configuration is unchanged
+
+  Problems problems;
+  const Settings s = build("solace.connector.management: {leader-election.mode: active_standby, queue: q,"
+                           " session: {host: 'amqps://b:5671', protocol: AMQP-1.0}}\n",
+                           problems);
+  EXPECT_TRUE(problems.empty()) << joined(problems);  // no user: SASL ANONYMOUS
+  EXPECT_EQ(s.session.protocol, SessionProtocol::kAmqp10);
+
+  const KeySpec* protocol = find_spec("solace.connector.management.session.protocol");
+  ASSERT_NE(protocol, nullptr);
+  EXPECT_FALSE(check_value(*protocol, "amqp-1.0"));
+  EXPECT_FALSE(check_value(*protocol, "AMQP_0_9_1"));
+  EXPECT_EQ(check_value(*protocol, "amqp-2"), "must be one of amqp-0-9-1, amqp-1.0");
 }
 
 TEST(Settings, FileSessionTakesOneAbsoluteDirectoryAndALockFileName) {

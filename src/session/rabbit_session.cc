@@ -1,11 +1,8 @@
 #include "session/rabbit_session.h"
 
-#include <unistd.h>
-
-#include <random>
-
 #include "common/logging.h"
 #include "amqp/connection.h"
+#include "session/session_timing.h"
 
 namespace mi::session {
 
@@ -13,32 +10,8 @@ using amqp::RabbitConnection;
 using amqp::RabbitError;
 namespace {
 
-std::string consumer_tag() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  return "micro-integration@" + std::string(host) + ":" + std::to_string(getpid());
-}
-
 constexpr unsigned short kPrefetch = 100;  // a new active sees every token at once
 constexpr Millis kMaxPoll{50};
-
-std::string random_instance_id() {
-  std::random_device rd;
-  std::mt19937_64 gen(rd());
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
-  return buf;
-}
-
-// The lease is 1.5 heartbeats (README, "Why never two active"). The token is rotated every
-// quarter heartbeat, each rotation a lease probe, and at least every token-refresh interval.
-// The standby check and the claim's patience are the protocol's defaults.
-TokenLeaseProtocol::Timing protocol_timing(const config::SessionSettings& settings) {
-  TokenLeaseProtocol::Timing timing;
-  timing.lease = Millis{settings.heartbeat_seconds * 1500};
-  timing.rotate_interval = std::min(Millis{settings.heartbeat_seconds * 250}, settings.token_refresh);
-  return timing;
-}
 
 }  // namespace
 
@@ -47,7 +20,7 @@ RabbitSession::RabbitSession(config::SessionSettings settings, std::string queue
       queue_(std::move(queue)),
       gate_(gate),
       clock_(clock),
-      consumer_tag_(consumer_tag()),
+      consumer_tag_(consumer_name()),
       lease_(protocol_timing(settings_).lease),
       protocol_(random_instance_id(), protocol_timing(settings_)) {}
 

@@ -8,7 +8,8 @@
 
 namespace mi::session {
 
-// The session that session.host asks for: file:// -> lock file, amqp(s):// -> RabbitMQ.
+// The session that session.host and .protocol ask for: file:// -> lock file, amqp(s):// ->
+// AMQP 0-9-1 (RabbitMQ) or AMQP 1.0.
 std::unique_ptr<ManagementSession> make_session(const config::Settings& settings, FencingGate& gate, Clock& clock);
 
 // Declares the management queue as the product expects it (durable quorum queue with

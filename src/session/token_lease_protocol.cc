@@ -1,6 +1,7 @@
 #include "session/token_lease_protocol.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace mi::session {
 
@@ -42,7 +43,16 @@ std::optional<Token> parse_token(const std::string& body) {
 }
 
 TokenLeaseProtocol::TokenLeaseProtocol(std::string instance_id, Timing timing)
-    : instance_id_(std::move(instance_id)), timing_(timing) {}
+    : instance_id_(std::move(instance_id)), configured_(timing), timing_(timing) {}
+
+void TokenLeaseProtocol::limit_lease(Millis limit) {
+  if (phase_ != Phase::kUnbound) throw std::logic_error("limit_lease() while bound");
+  timing_ = configured_;
+  if (limit > Millis{0} && limit < timing_.lease) {
+    timing_.lease = limit;
+    timing_.rotate_interval = std::min(timing_.rotate_interval, limit / 4);
+  }
+}
 
 SessionEffects TokenLeaseProtocol::bound(SteadyTime now, unsigned ready, unsigned consumers,
                                          unsigned long long epoch_floor) {
@@ -176,7 +186,8 @@ SessionEffects TokenLeaseProtocol::delivered(SteadyTime now, std::uint64_t tag, 
     // A later term than we were claiming exists: claim above it.
     if (token->epoch >= epoch_) claim(now, std::max(gate_not_before_, not_before), out);
   } else {
-    if (token->epoch > epoch_) {
+    // A seed comes from an instance that could not count the queue while binding (AMQP 1.0).
+    if (token->epoch > epoch_ && token->owner != kSeedOwner) {
       out.warnings.push_back("ignored a token of a later term (" + std::to_string(token->epoch) + ") from " +
                              token->owner + ": the queue delivered it to this instance, not to its publisher");
     }

@@ -94,8 +94,17 @@ class TokenLeaseProtocol {
   };
   TokenLeaseProtocol(std::string instance_id, Timing timing);
 
+  // The lease of the next bindings: the configured one, or `limit` if that is shorter (the
+  // broker's idle-timeout over AMQP 1.0: it may drop a silent consumer that soon). The
+  // rotation keeps at most a quarter of the lease. Only while unbound.
+  void limit_lease(Millis limit);
+  Millis lease() const { return timing_.lease; }
+
   // The consumer is about to be registered. `ready` and `consumers` are the queue's counts
-  // before; `epoch_floor` the lowest epoch a seed token may carry (the wall clock in ms).
+  // before; `epoch_floor` the lowest epoch a seed token may carry (the wall clock in ms). A
+  // transport that cannot count a queue (AMQP 1.0) passes 0, 0: the seed it then publishes
+  // while others hold the queue reaches the active instance, which drops it silently, or a
+  // claimant, which claims above it.
   SessionEffects bound(SteadyTime now, unsigned ready, unsigned consumers, unsigned long long epoch_floor);
   // `epoch_floor` as for bound(): a claim that no token prompted starts above it.
   SessionEffects delivered(SteadyTime now, std::uint64_t tag, const std::string& body, bool redelivered,
@@ -122,7 +131,8 @@ class TokenLeaseProtocol {
   void maybe_activate(SteadyTime now, SessionEffects& out);
 
   const std::string instance_id_;
-  const Timing timing_;
+  const Timing configured_;
+  Timing timing_;  // configured_, with limit_lease() applied
   Phase phase_ = Phase::kUnbound;
   unsigned long long seq_ = 0;
   // The highest term epoch seen, across bindings: a recreated queue has lost its token, and a

@@ -22,7 +22,9 @@ constexpr TokenLeaseProtocol::Timing kTiming{Millis{1500}, Millis{250}, Millis{5
 // fencing gates open.
 class Cluster {
  public:
-  explicit Cluster(int instances) {
+  // `queue_counts` false: the driver cannot count the queue (AMQP 1.0), so it binds with
+  // ready = consumers = 0 and never answers check_queue.
+  explicit Cluster(int instances, bool queue_counts = true) : queue_counts_(queue_counts) {
     for (int i = 0; i < instances; ++i) {
       members_.push_back(std::make_unique<Member>("instance-" + std::to_string(i)));
     }
@@ -114,8 +116,9 @@ class Cluster {
     const SteadyTime now = clock.now();
     if (!m.bound) {
       if (now < m.rebind_at) return;
-      apply(i, m.protocol.bound(now, static_cast<unsigned>(queue.ready()), static_cast<unsigned>(queue.consumers()),
-                                wall_ms()));
+      apply(i, queue_counts_ ? m.protocol.bound(now, static_cast<unsigned>(queue.ready()),
+                                                static_cast<unsigned>(queue.consumers()), wall_ms())
+                             : m.protocol.bound(now, 0, 0, wall_ms()));
       queue.subscribe(i);
       m.bound = true;
       return;
@@ -157,7 +160,7 @@ class Cluster {
       }
     }
     if (e.resubscribe) queue.resubscribe(i);
-    if (e.check_queue) apply(i, m.protocol.queue_checked(static_cast<unsigned>(queue.ready())));
+    if (e.check_queue && queue_counts_) apply(i, m.protocol.queue_checked(static_cast<unsigned>(queue.ready())));
   }
 
   void check_one_gate_open() {
@@ -166,6 +169,7 @@ class Cluster {
     ASSERT_LE(open, 1) << "two fencing gates open at once";
   }
 
+  const bool queue_counts_;
   std::vector<std::unique_ptr<Member>> members_;
 };
 
@@ -470,6 +474,55 @@ TEST(TokenLeaseProtocol, TokenTextRoundTripsAndForeignMessagesAreNotTokens) {
   EXPECT_FALSE(parse_token("micro-integration leader token epoch=x owner=a seq=1"));
   EXPECT_FALSE(parse_token("micro-integration leader token epoch=1 seq=1"));
   EXPECT_FALSE(parse_token(""));
+}
+
+// AMQP 1.0 cannot count a queue: every binding seeds, and no standby check runs. The seeds
+// of standbys that bind while another instance is active must neither open a second gate
+// nor end the active term, and failover must stay as fast.
+TEST(TokenLeaseProtocol, WithoutQueueCountsSeedsOfBindingStandbysLeaveTheActiveAlone) {
+  Cluster c(3, /*queue_counts=*/false);
+  c.run_until([&] { return c.active_count() == 1; });
+  const int first = c.the_active();
+  const unsigned long long first_epoch = c.epoch(first);
+  c.run_for(20s);  // the others bound (and seeded) meanwhile
+  EXPECT_EQ(c.the_active(), first);
+  EXPECT_EQ(c.epoch(first), first_epoch);
+  EXPECT_TRUE(c.inactive(first).empty());
+  EXPECT_TRUE(c.warnings(first).empty()) << c.warnings(first).front();
+  EXPECT_LE(c.queue.ready(), 1u);  // seeds are acknowledged, not piling up
+
+  c.kill(first);
+  const Millis took = c.run_until([&] { return c.active_count() == 1; });
+  EXPECT_LT(took, 100ms) << "kill -9 failover without queue counts";
+  EXPECT_GT(c.epoch(c.the_active()), first_epoch);
+}
+
+TEST(TokenLeaseProtocol, WithoutQueueCountsAFrozenActiveStepsDownBeforeAnotherTakesOver) {
+  Cluster c(2, /*queue_counts=*/false);
+  c.run_until([&] { return c.active_count() == 1; });
+  const int first = c.the_active();
+  c.run_for(2s);
+  c.freeze(first, true);
+  c.run_for(3s);            // longer than the lease: the broker then drops it
+  c.close_connection(first);
+  c.run_until([&] { return c.active(1 - first); });
+  c.freeze(first, false);
+  c.run_for(5s);  // run_for() checks at every step that no two gates are open
+  EXPECT_EQ(c.active_count(), 1);
+  EXPECT_EQ(c.the_active(), 1 - first);
+}
+
+TEST(TokenLeaseProtocol, TheLeaseCanBeLimitedToTheBrokersIdleTimeoutOnlyWhileUnbound) {
+  TokenLeaseProtocol p("a", kTiming);
+  p.limit_lease(Millis{1000});
+  EXPECT_EQ(p.lease(), Millis{1000});
+  p.limit_lease(Millis{60000});  // longer than configured: the configured lease stays
+  EXPECT_EQ(p.lease(), kTiming.lease);
+  p.limit_lease(Millis{0});      // the broker announces none
+  EXPECT_EQ(p.lease(), kTiming.lease);
+  mi::testing::ManualClock clock;
+  p.bound(clock.now(), 0, 0, kEpochFloor);
+  EXPECT_THROW(p.limit_lease(Millis{1000}), std::logic_error);
 }
 
 }  // namespace

@@ -29,7 +29,8 @@ void expect_no_overlap(const std::vector<std::vector<ActiveTerm>>& per_instance)
 }
 
 std::string active_standby_config(int port, const std::string& hosts, const std::string& queue,
-                                  const fs::path& shared, const std::string& session_extra = "") {
+                                  const fs::path& shared, const std::string& session_extra = "",
+                                  const std::string& username = "guest") {
   return "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" +
          R"(solace:
   connector:
@@ -39,8 +40,8 @@ std::string active_standby_config(int port, const std::string& hosts, const std:
         fail-over: {max-attempts: 2, back-off-initial-interval: 100}
       queue: )" + queue + R"(
       session:
+        client-username: ')" + username + R"('
         host: )" + hosts + R"(
-        client-username: guest
         client-password: guest
         reconnect-retry-wait-in-millis: 200
         connect-retries: -1
@@ -62,9 +63,13 @@ class ActiveStandby : public ::testing::Test {
   void SetUp() override {
     root = std::make_unique<TempDir>(::testing::UnitTest::GetInstance()->current_test_info()->name());
     broker = std::make_unique<RabbitBroker>(root->path() / "broker");
+    configure_broker(*broker);
     broker->start();
     fs::create_directories(shared());
   }
+  virtual void configure_broker(RabbitBroker&) {}
+  // Lines added to every instance's session settings.
+  virtual std::string session_settings() const { return ""; }
   void TearDown() override {
     if (HasFailure()) {
       for (size_t i = 0; i < instances.size(); ++i) {
@@ -75,11 +80,13 @@ class ActiveStandby : public ::testing::Test {
   }
   fs::path shared() const { return root->path() / "shared"; }
 
-  Instance& add_instance(const std::string& hosts, const std::string& queue, const std::string& session_extra = "") {
+  Instance& add_instance(const std::string& hosts, const std::string& queue, const std::string& session_extra = "",
+                         const std::string& username = "guest") {
     const fs::path dir = root->path() / ("instance-" + std::to_string(instances.size()));
     fs::create_directories(dir);
     const int port = free_port();
-    instances.push_back(std::make_unique<Instance>(dir, active_standby_config(port, hosts, queue, shared(), session_extra), port));
+    instances.push_back(std::make_unique<Instance>(
+        dir, active_standby_config(port, hosts, queue, shared(), session_settings() + session_extra, username), port));
     return *instances.back();
   }
 
@@ -146,7 +153,29 @@ class Feeder {
   std::thread thread_;
 };
 
-TEST_F(ActiveStandby, ThreeInstancesOneActiveKillNineHandsOverToExactlyOne) {
+// The tests that hold for either protocol of the management session. Over AMQP 1.0 the
+// broker is RabbitMQ with its AMQP 1.0 plugin (same port), on the same quorum queue with
+// x-single-active-consumer, and a 1 s heartbeat: the plugin announces it as its idle-timeout,
+// which bounds the lease, and drops a silent client after 2-3 times twice that (4-6 s).
+class ActiveStandbyOverEitherProtocol : public ActiveStandby, public ::testing::WithParamInterface<std::string> {
+ protected:
+  bool amqp10() const { return GetParam() == "amqp-1.0"; }
+  void configure_broker(RabbitBroker& b) override {
+    if (!amqp10()) return;
+    b.set_plugins("[rabbitmq_amqp1_0]");
+    b.set_config("heartbeat = 1\n");
+  }
+  std::string session_settings() const override {
+    return "        protocol: " + GetParam() + "\n";
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Protocol, ActiveStandbyOverEitherProtocol, ::testing::Values("amqp-0-9-1", "amqp-1.0"),
+                         [](const ::testing::TestParamInfo<std::string>& param) {
+                           return param.param == "amqp-1.0" ? std::string("amqp10") : std::string("amqp091");
+                         });
+
+TEST_P(ActiveStandbyOverEitherProtocol, ThreeInstancesOneActiveKillNineHandsOverToExactlyOne) {
   declare_queue(broker->port(), "mgmt", true);
   for (int i = 0; i < 3; ++i) add_instance(broker->url(), "mgmt");
   auto first = wait_for_one_active();
@@ -179,7 +208,7 @@ TEST_F(ActiveStandby, ThreeInstancesOneActiveKillNineHandsOverToExactlyOne) {
   expect_no_overlap(intervals);
 }
 
-TEST_F(ActiveStandby, ProcessFrozenLongerThanItsLeaseStepsDownBeforeDoingMoreWork) {
+TEST_P(ActiveStandbyOverEitherProtocol, ProcessFrozenLongerThanItsLeaseStepsDownBeforeDoingMoreWork) {
   declare_queue(broker->port(), "mgmt", true);
   Instance& a = add_instance(broker->url(), "mgmt");
   ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
@@ -222,7 +251,7 @@ TEST_F(ActiveStandby, ProcessFrozenLongerThanItsLeaseStepsDownBeforeDoingMoreWor
   EXPECT_GT(from_b, 0);
 }
 
-TEST_F(ActiveStandby, SilentNetworkCutStepsTheActiveDownBeforeAnotherTakesOver) {
+TEST_P(ActiveStandbyOverEitherProtocol, SilentNetworkCutStepsTheActiveDownBeforeAnotherTakesOver) {
   declare_queue(broker->port(), "mgmt", true);
   TcpProxy proxy(broker->port());
   Instance& a = add_instance("amqp://127.0.0.1:" + std::to_string(proxy.port()), "mgmt");
@@ -473,7 +502,7 @@ TEST_F(ActiveStandby, WrongQueueOrCredentialsKeepTheInstanceStandbyAndHealthSays
   EXPECT_EQ(wrong_password.process().log().find("wrong\n"), std::string::npos);
 }
 
-TEST_F(ActiveStandby, SigtermOfTheActiveHandsOverAtOnceWithoutOverlap) {
+TEST_P(ActiveStandbyOverEitherProtocol, SigtermOfTheActiveHandsOverAtOnceWithoutOverlap) {
   declare_queue(broker->port(), "mgmt", true);
   // Long heartbeats: a takeover through timeouts would need 10 s or more.
   const std::string slow_heartbeat = "        heartbeat-interval-in-seconds: 5\n";
@@ -509,7 +538,7 @@ TEST_F(ActiveStandby, TermOutlivesTheBrokersConsumerTimeout) {
   EXPECT_EQ(a.process().log().find("flow inactive"), std::string::npos) << a.process().log();
 }
 
-TEST_F(ActiveStandby, AdminCanAskTheActiveToYield) {
+TEST_P(ActiveStandbyOverEitherProtocol, AdminCanAskTheActiveToYield) {
   declare_queue(broker->port(), "mgmt", true);
   Instance& a = add_instance(broker->url(), "mgmt");
   ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
@@ -535,7 +564,7 @@ void make_certificates(const fs::path& dir, const std::string& ca_name) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
-TEST_F(ActiveStandby, AmqpsSessionVerifiesTheBrokerCertificate) {
+TEST_P(ActiveStandbyOverEitherProtocol, AmqpsSessionVerifiesTheBrokerCertificate) {
   const fs::path certs = root->path() / "certs";
   const fs::path other = root->path() / "other-ca";
   fs::create_directories(certs);
@@ -561,6 +590,71 @@ TEST_F(ActiveStandby, AmqpsSessionVerifiesTheBrokerCertificate) {
   EXPECT_NE(health["components"]["leaderElection"]["details"]["session"].get<std::string>().find("cannot connect to amqps://localhost"),
             std::string::npos) << health.dump();
   EXPECT_EQ(state(untrusted), "standby");
+}
+
+// What only AMQP 1.0 has: SASL ANONYMOUS, the message VPN in the Open frame, and errors
+// from link attachment.
+class ActiveStandbyOverAmqp10 : public ActiveStandby {
+ protected:
+  void configure_broker(RabbitBroker& b) override {
+    b.set_plugins("[rabbitmq_amqp1_0]");
+    b.set_config("heartbeat = 1\n");
+  }
+  std::string session_settings() const override { return "        protocol: amqp-1.0\n"; }
+  std::string session_detail(Instance& i) {
+    const json h = get(i, "/actuator/health");
+    return h.is_object() && h.contains("components")
+               ? h["components"]["leaderElection"]["details"]["session"].get<std::string>()
+               : std::string();
+  }
+};
+
+TEST_F(ActiveStandbyOverAmqp10, WithoutAUserItLogsInAnonymouslyIntoTheMessageVpnsVirtualHost) {
+  broker->ctl("add_vhost vpn1");
+  broker->ctl("set_permissions -p vpn1 guest '.*' '.*' '.*'");
+  {
+    config::SessionSettings session;
+    session.vhost = "vpn1";
+    session.username = "guest";
+    session.password = "guest";
+    amqp::RabbitConnection connection({"amqp", "127.0.0.1", broker->port(), ""}, session, Millis{5000});
+    connection.declare_queue("mgmt-in-vpn1", "quorum", true);
+    connection.close_gracefully();
+  }
+  // The queue exists in vpn1 only: found only if msg-vpn reached the broker. No user:
+  // ANONYMOUS, which the plugin maps to its default user (guest).
+  Instance& a = add_instance(broker->url(), "mgmt-in-vpn1", "        msg-vpn: vpn1\n", "");
+  Instance& b = add_instance(broker->url(), "mgmt-in-vpn1", "        msg-vpn: vpn1\n", "");
+  const auto first = wait_for_one_active();
+  ASSERT_EQ(first.size(), 1u) << a.process().log();
+  EXPECT_NE(instances[first[0]]->process().log().find("over AMQP 1.0 (product 'RabbitMQ', queue address "
+                                                      "'/amq/queue/mgmt-in-vpn1'"),
+            std::string::npos)
+      << instances[first[0]]->process().log();
+  const std::string consumers = broker->ctl("list_consumers -p vpn1 -q queue_name active");
+  EXPECT_NE(consumers.find("mgmt-in-vpn1\ttrue"), std::string::npos) << consumers;
+  instances[first[0]]->process().signal(SIGKILL);
+  EXPECT_EQ(wait_for_one_active(std::chrono::seconds(10)).size(), 1u) << b.process().log();
+}
+
+TEST_F(ActiveStandbyOverAmqp10, AMissingQueueOrAWrongPasswordKeepsTheInstanceStandbyAndHealthSaysWhy) {
+  Instance& missing = add_instance(broker->url(), "nowhere");
+  Instance& wrong_password = add_instance(broker->url(), "nowhere", "        client-password: wrong\n");
+  ASSERT_TRUE(eventually([&] {
+    return session_detail(missing).find("cannot receive from management queue 'nowhere' at address "
+                                        "'/amq/queue/nowhere'") != std::string::npos;
+  })) << session_detail(missing) << missing.process().log();
+  EXPECT_NE(session_detail(missing).find("--create-management-queue"), std::string::npos) << session_detail(missing);
+  ASSERT_TRUE(eventually([&] {
+    return session_detail(wrong_password).find("cannot connect to " + broker->url()) != std::string::npos;
+  })) << session_detail(wrong_password);
+  for (auto* i : {&missing, &wrong_password}) EXPECT_EQ(state(*i), "standby");
+  // Fixing the queue at run time is picked up without a restart.
+  declare_queue(broker->port(), "nowhere", true);
+  EXPECT_TRUE(eventually([&] { return state(missing) == "active"; }, std::chrono::seconds(15)))
+      << missing.process().log();
+  EXPECT_EQ(state(wrong_password), "standby");
+  EXPECT_EQ(wrong_password.process().log().find("wrong\n"), std::string::npos);
 }
 
 TEST(FileLockFailover, KillNineOfTheLockHolderActivatesTheWaitingInstance) {

@@ -1,0 +1,66 @@
+#include "amqp10/endpoint.h"
+
+#include <proton/binary.hpp>
+#include <proton/ssl.hpp>
+#include <proton/value.hpp>
+
+namespace mi::amqp10 {
+
+std::string Endpoint::url() const {
+  return address.scheme + "://" + address.host + ":" + std::to_string(address.port);
+}
+
+proton::connection_options connection_options(const Endpoint& endpoint) {
+  proton::connection_options options;
+  options.sasl_enabled(true);
+  if (endpoint.username.empty()) {
+    options.sasl_allowed_mechs("ANONYMOUS");
+  } else {
+    options.sasl_allowed_mechs("PLAIN").sasl_allow_insecure_mechs(true).user(endpoint.username).password(
+        endpoint.password);
+  }
+  if (endpoint.idle_timeout.count() > 0) options.idle_timeout(proton::duration(endpoint.idle_timeout.count()));
+  const bool tls = endpoint.address.scheme == "amqps";
+  if (tls) {
+    const std::string ca = endpoint.trust_store.empty() ? "/etc/ssl/certs/ca-certificates.crt" : endpoint.trust_store;
+    options.ssl_client_options(proton::ssl_client_options(ca, proton::ssl::VERIFY_PEER_NAME));
+  } else if (!endpoint.msg_vpn.empty() && endpoint.msg_vpn != "default") {
+    options.virtual_host("vhost:" + endpoint.msg_vpn);
+  }
+  return options;
+}
+
+std::string peer_product(const proton::connection& connection) {
+  try {
+    const auto properties = connection.properties();
+    const auto it = properties.find(proton::symbol("product"));
+    if (it == properties.end()) return "";
+    return proton::coerce<std::string>(it->second);
+  } catch (const proton::error&) {
+    return "";  // properties of an unexpected type: not a product we know
+  }
+}
+
+std::string queue_address(const std::string& product, const std::string& queue) {
+  if (!queue.empty() && queue.front() == '/') return queue;
+  if (product == "RabbitMQ") return "/amq/queue/" + queue;
+  return queue;
+}
+
+std::optional<std::string> body_bytes(const proton::message& message) {
+  const proton::value& body = message.body();
+  switch (body.type()) {
+    case proton::STRING:
+      return proton::get<std::string>(body);
+    case proton::BINARY: {
+      const auto bytes = proton::get<proton::binary>(body);
+      return std::string(bytes.begin(), bytes.end());
+    }
+    case proton::SYMBOL:
+      return std::string(proton::get<proton::symbol>(body));
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace mi::amqp10

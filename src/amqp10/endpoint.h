@@ -1,0 +1,50 @@
+#pragma once
+// What every AMQP 1.0 connection of the product needs, on Qpid Proton C++: the connection
+// options (SASL, TLS with verification, idle-timeout, message VPN), the address of a queue on
+// the broker at hand, and a message body as text.
+#include <proton/connection.hpp>
+#include <proton/connection_options.hpp>
+#include <proton/message.hpp>
+
+#include <optional>
+
+#include <string>
+
+#include "common/clock.h"
+#include "config/settings.h"
+
+namespace mi::amqp10 {
+
+struct Endpoint {
+  config::BrokerAddress address;  // amqp:// or amqps://
+  std::string msg_vpn;            // "default" or "" -> the broker's default
+  std::string username;           // empty: SASL ANONYMOUS; else SASL PLAIN
+  std::string password;
+  std::string trust_store;        // PEM CA file for amqps://; empty: the system's CAs
+  Millis idle_timeout{0};         // 0: none
+
+  std::string url() const;  // host and port only: never credentials
+};
+
+// SASL: PLAIN with a user (also over plain TCP, as AMQP 0-9-1 does), ANONYMOUS without;
+// nothing else, so a broker offering ANONYMOUS cannot silently downgrade a configured user.
+// TLS: the peer's certificate and host name are always verified. The Open frame's hostname
+// carries the message VPN as `vhost:<name>` (RabbitMQ's form) on plain connections; with TLS
+// it stays the host name, which certificate verification and SNI need, and the vendor's
+// broker picks the message VPN by the AMQP port it listens on for that VPN.
+proton::connection_options connection_options(const Endpoint& endpoint);
+
+// The broker's product name from its Open frame ("RabbitMQ", ...), or "".
+std::string peer_product(const proton::connection& connection);
+
+// The address of queue `queue` on this broker. One that starts with '/' is used as given.
+// RabbitMQ (3.x plugin and 4.x) reads a bare name as "declare a classic queue", so there it
+// becomes /amq/queue/<name>, which takes the existing queue whatever its type; every other
+// broker (the vendor's, Artemis, Qpid, ActiveMQ) takes the queue's name.
+std::string queue_address(const std::string& product, const std::string& queue);
+
+// The body of a message as bytes: an AMQP string or binary value, or the data section.
+// Anything else (a map, a list) is nullopt.
+std::optional<std::string> body_bytes(const proton::message& message);
+
+}  // namespace mi::amqp10

@@ -1,0 +1,448 @@
+#include "session/amqp10_session.h"
+
+#include <proton/connection.hpp>
+#include <proton/container.hpp>
+#include <proton/delivery.hpp>
+#include <proton/error_condition.hpp>
+#include <proton/message.hpp>
+#include <proton/messaging_handler.hpp>
+#include <proton/receiver.hpp>
+#include <proton/receiver_options.hpp>
+#include <proton/sender.hpp>
+#include <proton/sender_options.hpp>
+#include <proton/tracker.hpp>
+#include <proton/transport.hpp>
+#include <proton/work_queue.hpp>
+
+#include <map>
+
+#include "amqp10/endpoint.h"
+#include "common/logging.h"
+#include "session/session_timing.h"
+
+namespace mi::session {
+namespace {
+
+constexpr int kCreditWindow = 100;  // a new active sees every token at once
+constexpr Millis kMaxPoll{50};      // how soon release() and yield() are noticed
+constexpr Millis kCloseGrace{1000};  // a graceful close that takes longer is cut
+
+std::string describe(const proton::error_condition& condition) {
+  if (!condition) return "no reason given";
+  std::string out = condition.name();
+  if (!condition.description().empty()) out += ": " + condition.description();
+  return out;
+}
+
+}  // namespace
+
+// One connection to one host, run by a Proton container on the session thread: opens the
+// sender and then the receiver on the management queue, feeds the protocol, ticks it at
+// least every kMaxPoll, and ends with an Outcome.
+class Amqp10Session::Binding final : public proton::messaging_handler {
+ public:
+  Binding(Amqp10Session& session, amqp10::Endpoint endpoint) : session_(session), endpoint_(std::move(endpoint)) {}
+
+  Outcome outcome() const { return outcome_; }
+  // The protocol's effects on the links.
+  void publish(const std::string& body) {
+    proton::message message(body);
+    message.durable(true);
+    sender_.send(message);
+  }
+  void accept(std::uint64_t tag) {
+    const auto it = deliveries_.find(tag);
+    if (it == deliveries_.end()) return;
+    it->second.accept();
+    deliveries_.erase(it);
+  }
+
+  void on_container_start(proton::container& container) override {
+    container_ = &container;
+    connection_ = container.connect(endpoint_.url(), amqp10::connection_options(endpoint_));
+    const Millis handshake = std::max(Millis{5000}, session_.protocol_.lease());
+    container.schedule(proton::duration(handshake.count()), [this, handshake] {
+      if (!opened_ && !finished_) {
+        finish(Outcome::Kind::kConnectFailed,
+               endpoint_.url() + " accepted the connection but did not complete the AMQP 1.0 handshake within " +
+                   std::to_string(handshake.count()) + " ms (is it an AMQP 1.0 port?)");
+      }
+    });
+  }
+
+  void on_connection_open(proton::connection& connection) override {
+    opened_ = true;
+    auto log = logger("leader");
+    address_ = amqp10::queue_address(amqp10::peer_product(connection), session_.queue_);
+    // A peer may close a connection that was silent for its idle-timeout: the lease must
+    // end before (README, "AMQP 1.0").
+    const Millis broker_idle{connection.idle_timeout()};
+    if (broker_idle.count() == 0 && !session_.warned_no_idle_timeout_) {
+      session_.warned_no_idle_timeout_ = true;
+      log->warn("management session: the broker at {} announces no idle-timeout, so it notices a silent (cut-off) "
+                "instance only when TCP does, which can take minutes; the takeover after a silent cut waits that long "
+                "(README, \"AMQP 1.0\")",
+                endpoint_.url());
+    }
+    session_.protocol_.limit_lease(broker_idle);
+    log->info("management session connected to {} over AMQP 1.0 (product '{}', queue address '{}', lease {} ms)",
+              endpoint_.url(), amqp10::peer_product(connection), address_, session_.protocol_.lease().count());
+    sender_ = connection.open_sender(address_, proton::sender_options().name(session_.link_name_ + "/tokens"));
+  }
+
+  void on_sender_open(proton::sender&) override {
+    // As over 0-9-1: the protocol hears of the binding (and seeds) before the consumer exists.
+    bound_called_ = true;
+    if (end_if(session_.apply(*this, session_.protocol_.bound(session_.clock_.now(), 0, 0, session_.epoch_floor()))))
+      return;
+    receiver_ = connection_.open_receiver(address_, proton::receiver_options()
+                                                         .name(session_.link_name_)
+                                                         .credit_window(kCreditWindow)
+                                                         .auto_accept(false));
+  }
+
+  void on_receiver_open(proton::receiver&) override {
+    if (finished_) return;
+    bound_ = true;
+    session_.set_status(SessionHealth::kBound, "bound to management queue '" + session_.queue_ + "'");
+    logger("leader")->info(
+        "management session bound to queue '{}' (standby until the broker makes this flow active)", session_.queue_);
+    schedule_tick(Millis{0});
+  }
+
+  void on_message(proton::delivery& delivery, proton::message& message) override {
+    if (finished_) return;
+    const std::uint64_t tag = ++next_tag_;
+    deliveries_.emplace(tag, delivery);
+    // A message given to a consumer before (which did not settle it) comes with
+    // first-acquirer false or a delivery count: RabbitMQ sets the former, others the latter.
+    const bool redelivered = !message.first_acquirer() || message.delivery_count() > 0;
+    const std::string body = amqp10::body_bytes(message).value_or(std::string());
+    end_if(session_.apply(
+        *this, session_.protocol_.delivered(session_.clock_.now(), tag, body, redelivered, session_.epoch_floor())));
+  }
+
+  void on_tracker_reject(proton::tracker&) override {
+    end_if(std::string("the broker rejected a token (is the management queue full, or the user not allowed to send to it?)"));
+  }
+  void on_tracker_release(proton::tracker&) override {
+    end_if(std::string("the broker released a token instead of storing it (does the management queue exist?)"));
+  }
+
+  void on_receiver_error(proton::receiver& receiver) override { link_failed(receiver.error(), "receive from"); }
+  void on_sender_error(proton::sender& sender) override { link_failed(sender.error(), "send to"); }
+  void on_receiver_close(proton::receiver&) override {
+    end_if(std::string("the broker detached the management queue's receiver"));
+  }
+  void on_sender_close(proton::sender&) override {
+    end_if(std::string("the broker detached the management queue's sender"));
+  }
+  void on_session_error(proton::session& session) override {
+    end_if("AMQP session ended by the broker: " + describe(session.error()));
+  }
+  void on_connection_error(proton::connection& connection) override {
+    end_if("connection closed by the broker: " + describe(connection.error()));
+  }
+  void on_connection_close(proton::connection&) override {
+    if (!finished_) end_if(std::string("connection closed by the broker"));
+    if (container_) container_->stop();
+  }
+  void on_transport_error(proton::transport& transport) override {
+    const std::string what = describe(transport.error());
+    if (!opened_) {
+      finish(Outcome::Kind::kConnectFailed, "cannot connect to " + endpoint_.url() + " over AMQP 1.0: " + what);
+    } else {
+      end_if("connection lost: " + what);
+    }
+  }
+  void on_transport_close(proton::transport&) override {
+    if (!finished_) {
+      if (!opened_) {
+        finish(Outcome::Kind::kConnectFailed, "cannot connect to " + endpoint_.url() + " over AMQP 1.0");
+      } else {
+        end_if(std::string("connection lost"));
+      }
+    }
+    if (container_) container_->stop();
+  }
+  void on_error(const proton::error_condition& condition) override { end_if("AMQP 1.0 error: " + describe(condition)); }
+
+ private:
+  void schedule_tick(Millis after) {
+    container_->schedule(proton::duration(after.count()), [this] { tick(); });
+  }
+
+  void tick() {
+    if (finished_) return;
+    bool stop = false;
+    bool yield = false;
+    {
+      MutexLock lock(session_.mutex_);
+      stop = session_.stop_;
+      yield = session_.yield_;
+      session_.yield_ = false;
+    }
+    if (stop) {
+      finish(Outcome::Kind::kReleased, "released");
+      return;
+    }
+    if (yield && session_.active_) {  // a standby has nothing to yield
+      finish(Outcome::Kind::kYielded, "yielded");
+      return;
+    }
+    if (end_if(session_.apply(*this, session_.protocol_.tick(session_.clock_.now())))) return;
+    const SteadyTime now = session_.clock_.now();
+    const SteadyTime next = session_.protocol_.next_tick();
+    schedule_tick(next <= now ? Millis{0} : std::min(kMaxPoll, std::chrono::ceil<Millis>(next - now)));
+  }
+
+  void link_failed(const proton::error_condition& condition, const std::string& verb) {
+    if (bound_) {
+      end_if("the broker closed the management queue's link: " + describe(condition));
+      return;
+    }
+    std::string detail = "cannot " + verb + " management queue '" + session_.queue_ + "' at address '" + address_ +
+                         "': " + describe(condition);
+    if (condition.name() == "amqp:not-found") {
+      detail += " (create it on the broker: an exclusive queue on the vendor's broker, or on RabbitMQ a quorum queue "
+                "with x-single-active-consumer: micro-integration --create-management-queue with "
+                "solace.connector.management.session.protocol=amqp-0-9-1, whose port the AMQP 1.0 plugin shares)";
+    } else if (condition.name() == "amqp:unauthorized-access") {
+      detail += " (user '" + (endpoint_.username.empty() ? std::string("ANONYMOUS") : endpoint_.username) +
+                "' may not use it)";
+    }
+    finish(Outcome::Kind::kBindFailed, detail);
+  }
+
+  // Ends the binding if `reason` says so; true if it did (or had).
+  bool end_if(const std::optional<std::string>& reason) {
+    if (finished_) return true;
+    if (!reason) return false;
+    finish(bound_ ? Outcome::Kind::kLost : (opened_ ? Outcome::Kind::kBindFailed : Outcome::Kind::kConnectFailed),
+           *reason);
+    return true;
+  }
+
+  // Fences first, then leaves: gracefully (the broker hands the token on at once) on release
+  // and yield, by dropping the connection otherwise.
+  void finish(Outcome::Kind kind, const std::string& reason) {
+    if (finished_) return;
+    finished_ = true;
+    outcome_ = {kind, reason};
+    if (bound_called_) session_.protocol_.lost(reason);  // its effects (gate closed, flow inactive) are lose_flow()'s
+    session_.lose_flow(reason);
+    deliveries_.clear();
+    const bool graceful = kind == Outcome::Kind::kReleased || kind == Outcome::Kind::kYielded;
+    if (graceful && connection_ && connection_.active()) {
+      connection_.close();
+      container_->schedule(proton::duration(kCloseGrace.count()), [this] { container_->stop(); });
+    } else if (container_) {
+      container_->stop();
+    }
+  }
+
+  Amqp10Session& session_;
+  const amqp10::Endpoint endpoint_;
+  proton::container* container_ = nullptr;
+  proton::connection connection_;
+  proton::sender sender_;
+  proton::receiver receiver_;
+  std::string address_;
+  std::map<std::uint64_t, proton::delivery> deliveries_;  // unsettled, by the protocol's tag
+  std::uint64_t next_tag_ = 0;
+  bool opened_ = false;        // the broker answered Open
+  bool bound_called_ = false;  // the protocol was told of the binding
+  bool bound_ = false;         // the receiver is attached
+  bool finished_ = false;
+  Outcome outcome_;
+};
+
+Amqp10Session::Amqp10Session(config::SessionSettings settings, std::string queue, FencingGate& gate, Clock& clock)
+    : settings_(std::move(settings)),
+      queue_(std::move(queue)),
+      gate_(gate),
+      clock_(clock),
+      link_name_(consumer_name()),
+      protocol_(random_instance_id(), protocol_timing(settings_)) {}
+
+Amqp10Session::~Amqp10Session() { release(); }
+
+void Amqp10Session::start(SessionListener& listener) {
+  listener_ = &listener;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Amqp10Session::release() {
+  {
+    MutexLock lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Amqp10Session::yield() {
+  MutexLock lock(mutex_);
+  yield_ = true;
+}
+
+SessionStatus Amqp10Session::status() const {
+  MutexLock lock(mutex_);
+  return status_;
+}
+
+void Amqp10Session::set_status(SessionHealth health, const std::string& detail) {
+  MutexLock lock(mutex_);
+  status_.health = health;
+  status_.detail = detail;
+  status_.active = active_;
+}
+
+bool Amqp10Session::stop_requested() const {
+  MutexLock lock(mutex_);
+  return stop_;
+}
+
+bool Amqp10Session::wait_or_stop(Millis duration) {
+  MutexLock lock(mutex_);
+  return clock_.wait_for(lock.native(), cv_, duration, [this]() REQUIRES(mutex_) { return stop_; });
+}
+
+unsigned long long Amqp10Session::epoch_floor() const {
+  const auto ms = std::chrono::duration_cast<Millis>(clock_.wall_now().time_since_epoch()).count();
+  return ms > 0 ? static_cast<unsigned long long>(ms) : 0;
+}
+
+void Amqp10Session::lose_flow(const std::string& reason, bool lease_expiry) {
+  if (!active_) return;
+  const bool lease_had_expired = !gate_.allows(clock_.now());
+  gate_.close();  // fence first: from here on no workflow sends anything
+  active_ = false;
+  {
+    MutexLock lock(mutex_);
+    status_.active = false;
+  }
+  logger("leader")->warn("management session: flow inactive: {}{}", reason,
+                         lease_had_expired && !lease_expiry ? " (the lease had expired)" : "");
+  listener_->flow_inactive(reason);
+}
+
+std::optional<std::string> Amqp10Session::apply(Binding& binding, const SessionEffects& effects) {
+  if (effects.end_binding) return effects.end_binding;
+  if (effects.flow_inactive) {
+    lose_flow(*effects.flow_inactive, effects.lease_expired);  // closes the gate first
+  } else if (effects.close_gate) {
+    gate_.close();
+  }
+  for (const auto& line : effects.warnings) logger("leader")->warn("management session: {}", line);
+  for (const auto& body : effects.publish) binding.publish(body);
+  for (const auto tag : effects.ack) binding.accept(tag);
+  if (effects.open_gate_until) {
+    if (effects.flow_active) {
+      gate_.open_until(*effects.open_gate_until, *effects.flow_active);
+    } else {
+      gate_.extend_until(*effects.open_gate_until);
+    }
+  }
+  if (effects.flow_active) {
+    active_ = true;
+    set_status(SessionHealth::kBound, "active on management queue '" + queue_ + "'");
+    logger("leader")->info("management session: flow active, term epoch {}", *effects.flow_active);
+    listener_->flow_active(*effects.flow_active);
+  }
+  // effects.check_queue and .resubscribe: AMQP 1.0 cannot count a queue, so the standby
+  // checks they serve do not run (see the header).
+  return std::nullopt;
+}
+
+Amqp10Session::Outcome Amqp10Session::connect_and_serve(const config::BrokerAddress& host) {
+  amqp10::Endpoint endpoint;
+  endpoint.address = host;
+  endpoint.msg_vpn = settings_.msg_vpn;
+  endpoint.username = settings_.username;
+  endpoint.password = settings_.password;
+  endpoint.trust_store = settings_.trust_store;
+  // Proton closes a connection that was silent for this long and asks the broker for a
+  // frame every half of it: a dead broker is noticed within 2 heartbeats, as over 0-9-1.
+  endpoint.idle_timeout = Millis{settings_.heartbeat_seconds * 2000};
+  Binding binding(*this, endpoint);
+  try {
+    proton::container container(binding, link_name_);
+    container.run();
+  } catch (const std::exception& e) {
+    // Proton reports a malformed frame or an option it rejects by throwing out of run().
+    protocol_.lost(e.what());
+    lose_flow(e.what());
+    return {Outcome::Kind::kLost, std::string("AMQP 1.0: ") + e.what()};
+  }
+  return binding.outcome();
+}
+
+void Amqp10Session::run() {
+  auto log = logger("leader");
+  bool ever_connected = false;
+  int failed_rounds = 0;
+  while (!stop_requested()) {
+    std::optional<Outcome> served;
+    for (const auto& host : settings_.hosts) {
+      for (int attempt = 0; attempt <= settings_.connect_retries_per_host && !served; ++attempt) {
+        if (stop_requested()) break;
+        Outcome outcome = connect_and_serve(host);
+        if (outcome.kind != Outcome::Kind::kConnectFailed) {
+          served = std::move(outcome);
+          break;
+        }
+        set_status(SessionHealth::kConnecting, outcome.reason);
+        log->error("management session: {}", outcome.reason);
+        if (wait_or_stop(settings_.reconnect_wait)) break;
+      }
+      if (served || stop_requested()) break;
+    }
+    if (stop_requested()) break;
+    if (!served) {
+      ++failed_rounds;
+      const int limit = ever_connected ? settings_.reconnect_retries : settings_.connect_retries;
+      if (limit >= 0 && failed_rounds > limit) {
+        const std::string detail = "gave up connecting after " + std::to_string(failed_rounds) +
+                                   " round(s) over all hosts (session." +
+                                   (ever_connected ? "reconnect-retries" : "connect-retries") +
+                                   "); last error: " + status().detail;
+        set_status(SessionHealth::kDown, detail);
+        log->error("management session: {}; staying standby", detail);
+        MutexLock lock(mutex_);
+        cv_.wait(lock.native(), [this]() REQUIRES(mutex_) { return stop_; });
+        break;
+      }
+      continue;
+    }
+    if (ever_connected) {
+      MutexLock lock(mutex_);
+      ++status_.reconnects;
+    }
+    ever_connected = true;
+    failed_rounds = 0;
+    switch (served->kind) {
+      case Outcome::Kind::kBindFailed:
+        set_status(SessionHealth::kDown, served->reason);
+        log->error("management session: {}; staying standby, checking again in {} ms", served->reason,
+                   settings_.reconnect_wait.count());
+        wait_or_stop(settings_.reconnect_wait);  // the loop ends if asked to stop
+        break;
+      case Outcome::Kind::kLost:
+        set_status(SessionHealth::kConnecting, served->reason);
+        log->warn("management session lost: {}; reconnecting", served->reason);
+        break;
+      case Outcome::Kind::kYielded:
+        set_status(SessionHealth::kBound, served->reason);
+        // Let a standby take the flow before this instance queues up again.
+        wait_or_stop(Millis{1000});
+        break;
+      case Outcome::Kind::kReleased:
+      case Outcome::Kind::kConnectFailed:
+        break;
+    }
+  }
+  lose_flow("released");
+}
+
+}  // namespace mi::session
