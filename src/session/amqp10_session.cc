@@ -138,6 +138,11 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     end_if(std::string("the broker detached the management queue's sender"));
   }
   void on_session_error(proton::session& session) override {
+    // RabbitMQ ends the whole AMQP session when a link names a queue that does not exist.
+    if (!bound_) {
+      link_failed(session.error(), "receive from");
+      return;
+    }
     end_if("AMQP session ended by the broker: " + describe(session.error()));
   }
   void on_connection_error(proton::connection& connection) override {
