@@ -153,8 +153,14 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     if (container_) container_->stop();
   }
   void on_transport_error(proton::transport& transport) override {
-    const std::string what = describe(transport.error());
+    std::string what = describe(transport.error());
     if (!opened_) {
+      if (what.find("idle-timeout") != std::string::npos) {
+        // RabbitMQ holds back its answer to a refused login (3 s, against guessing), and
+        // sends nothing meanwhile.
+        what = "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused "
+               "login: check client-username and client-password)";
+      }
       finish(Outcome::Kind::kConnectFailed, "cannot connect to " + endpoint_.url() + " over AMQP 1.0: " + what);
     } else {
       end_if("connection lost: " + what);
