@@ -4,9 +4,13 @@
 // broker's faults; campaign_runner.h runs the scenario and records what happened, and the
 // checker in campaign/campaign_checker.h judges it without taking the instances' word.
 //
-//   fault_campaign [--cluster] [--seed N] [--faults N]   exit code 1 if anything must-be-zero
-//                                                        is not, 2 if the campaign could not run
+//   fault_campaign [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0]
+//     exit code 1 if anything must-be-zero is not, 2 if the campaign could not run
 // --cluster runs it on a three-node RabbitMQ cluster instead (cluster_campaign.h).
+// --session-protocol amqp-1.0 runs the instances' management session over AMQP 1.0 (the
+// broker's AMQP 1.0 plugin, 1 s heartbeat). The broker's view of the management queue is
+// then not sampled: the plugin names its consumers ctag-<link handle>, not after the
+// instance, so the checker relies on the logs and the messages' epochs alone.
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -36,12 +40,20 @@ struct Node {
 // One broker; each instance reaches it through its own TCP proxy, which a fault can cut.
 class Campaign final : public CampaignRunner {
  public:
-  Campaign(unsigned seed, int faults)
-      : CampaignRunner(seed, plan(seed, faults), "", 4), seed_(seed), faults_(faults), root_("fault-campaign") {}
+  Campaign(unsigned seed, int faults, bool amqp10)
+      : CampaignRunner(seed, plan(seed, faults), "", 4),
+        seed_(seed),
+        faults_(faults),
+        amqp10_(amqp10),
+        root_("fault-campaign") {}
 
  private:
   std::string start_environment() override {
     broker_ = std::make_unique<RabbitBroker>(root_.path() / "broker");
+    if (amqp10_) {
+      broker_->set_plugins("[rabbitmq_amqp1_0]");
+      broker_->set_config("heartbeat = 1\n");
+    }
     broker_->start();
     for (const char* q : {"in", "out"}) declare_queue(broker_->port(), q, false);
     declare_queue(broker_->port(), "mgmt", true);
@@ -53,14 +65,18 @@ class Campaign final : public CampaignRunner {
       start_instance(i);
     }
     return "seed " + std::to_string(seed_) + ", " + std::to_string(faults_) + " faults, " + std::to_string(kInstances) +
-           " instances, broker on port " + std::to_string(broker_->port());
+           " instances, broker on port " + std::to_string(broker_->port()) + ", management session over " +
+           (amqp10_ ? "AMQP 1.0" : "AMQP 0-9-1");
   }
   void launch_instance(int i) override {
     Node& n = nodes_[static_cast<size_t>(i)];
     const int port = free_port();
     const std::string proxy = std::to_string(n.proxy->port());
     n.instance = std::make_unique<Instance>(
-        n.dir, campaign_instance_config(port, "host: 'amqp://127.0.0.1:" + proxy + "'", n.proxy->port()), port);
+        n.dir,
+        campaign_instance_config(
+            port, "host: 'amqp://127.0.0.1:" + proxy + "'" + (amqp10_ ? ", protocol: amqp-1.0" : ""), n.proxy->port()),
+        port);
   }
   Process& process(int i) override { return nodes_[static_cast<size_t>(i)].instance->process(); }
   int active_instance() override {
@@ -74,7 +90,7 @@ class Campaign final : public CampaignRunner {
     return connect_to_rabbit(broker_->port());
   }
   std::optional<std::string> list_consumers() override {
-    if (broker_down_) return std::nullopt;
+    if (broker_down_ || amqp10_) return std::nullopt;
     return broker_->ctl("-q list_consumers queue_name consumer_tag active --no-table-headers");
   }
   void inject_environment_fault(FaultRecord& f) override {
@@ -108,6 +124,7 @@ class Campaign final : public CampaignRunner {
 
   const unsigned seed_;
   const int faults_;
+  const bool amqp10_;
   TempDir root_;
   std::unique_ptr<RabbitBroker> broker_;
   std::vector<Node> nodes_{kInstances};
@@ -120,6 +137,7 @@ int main(int argc, char** argv) {
   unsigned seed = 1;
   int faults = 12;
   bool cluster = false;
+  bool amqp10 = false;
   const auto number = [](const std::string& flag, const char* text, unsigned long max) {
     char* end = nullptr;
     errno = 0;
@@ -134,16 +152,27 @@ int main(int argc, char** argv) {
     const std::string flag = argv[i];
     if (flag == "--cluster") {
       cluster = true;
+    } else if (flag == "--session-protocol" && i + 1 < argc) {
+      const std::string value = argv[++i];
+      if (value != "amqp-1.0" && value != "amqp-0-9-1") {
+        std::fprintf(stderr, "fault_campaign: --session-protocol is amqp-0-9-1 or amqp-1.0, got '%s'\n", value.c_str());
+        return 2;
+      }
+      amqp10 = value == "amqp-1.0";
     } else if ((flag == "--seed" || flag == "--faults") && i + 1 < argc) {
       const char* value = argv[++i];
       if (flag == "--seed") seed = static_cast<unsigned>(number(flag, value, 0xffffffffUL));
       if (flag == "--faults") faults = static_cast<int>(number(flag, value, 100000));
     } else {
-      std::fprintf(stderr, "usage: fault_campaign [--cluster] [--seed N] [--faults N]\n");
+      std::fprintf(stderr, "usage: fault_campaign [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0]\n");
       return 2;
     }
   }
+  if (cluster && amqp10) {
+    std::fprintf(stderr, "fault_campaign: --cluster runs over AMQP 0-9-1 only\n");
+    return 2;
+  }
   if (cluster) return run_cluster_campaign(seed, faults);
-  Campaign campaign(seed, faults);
+  Campaign campaign(seed, faults, amqp10);
   return campaign.run();
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fault campaign with an independent single-leader checker (release build):
-#   scripts/fault-campaign.sh [--cluster] [--seed N] [--faults N]   (defaults: seed 1, 12 faults)
+#   scripts/fault-campaign.sh [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0]
+#   (defaults: seed 1, 12 faults, AMQP 0-9-1)
 # The same seed replays the same sequence of faults. Exit code 1 if the checker finds an
 # overlap of active instances, a lost message or an out-of-order epoch. --cluster: on three
 # RabbitMQ nodes in network namespaces (as root), with node partitions, kills and restarts.

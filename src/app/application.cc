@@ -15,6 +15,7 @@
 #include "app/load_configuration.h"
 #include "app/redundancy.h"
 #include "binders/file/file_binder.h"
+#include "binders/amqp/amqp_binder.h"
 #include "binders/mqtt/mqtt_binder.h"
 #include "binders/rabbit/rabbit_binder.h"
 #include "common/logging.h"
@@ -41,6 +42,7 @@ workflow::BinderRegistry make_binder_registry() {
   registry.add(std::make_unique<binders::FileBinder>());
   registry.add(std::make_unique<binders::RabbitBinder>());
   registry.add(std::make_unique<binders::MqttBinder>());
+  registry.add(std::make_unique<binders::AmqpBinder>());
   return registry;
 }
 

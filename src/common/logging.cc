@@ -91,7 +91,7 @@ spdlog::level::level_enum effective_level(const std::string& component) {
 
 const std::vector<std::string>& log_components() {
   static const std::vector<std::string> components = {"app",         "config",        "leader",      "workflow",
-                                                      "binder.file", "binder.rabbit", "binder.mqtt", "management"};
+                                                      "binder.file", "binder.rabbit", "binder.mqtt", "binder.amqp", "management"};
   return components;
 }
 

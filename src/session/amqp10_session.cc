@@ -1,5 +1,6 @@
 #include "session/amqp10_session.h"
 
+#include <proton/binary.hpp>
 #include <proton/connection.hpp>
 #include <proton/container.hpp>
 #include <proton/delivery.hpp>
@@ -46,7 +47,11 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
   Outcome outcome() const { return outcome_; }
   // The protocol's effects on the links.
   void publish(const std::string& body) {
-    proton::message message(body);
+    // One data section: the broker stores plain bytes, as a 0-9-1 publisher's token
+    // (RabbitMQ hands a 0-9-1 consumer the bytes of a single data section as they are).
+    proton::message message;
+    message.body(proton::binary(body));
+    message.inferred(true);
     message.durable(true);
     sender_.send(message);
   }

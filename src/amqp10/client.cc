@@ -1,0 +1,349 @@
+#include "amqp10/client.h"
+
+#include <proton/binary.hpp>
+#include <proton/codec/map.hpp>
+#include <proton/connection.hpp>
+#include <proton/delivery.hpp>
+#include <proton/error_condition.hpp>
+#include <proton/message.hpp>
+#include <proton/message_id.hpp>
+#include <proton/scalar.hpp>
+#include <proton/messaging_handler.hpp>
+#include <proton/receiver.hpp>
+#include <proton/receiver_options.hpp>
+#include <proton/sender.hpp>
+#include <proton/sender_options.hpp>
+#include <proton/tracker.hpp>
+#include <proton/transport.hpp>
+
+#include <cstring>
+
+namespace mi::amqp10 {
+namespace {
+
+std::string describe(const proton::error_condition& condition) {
+  if (!condition) return "no reason given";
+  std::string out = condition.name();
+  if (!condition.description().empty()) out += ": " + condition.description();
+  return out;
+}
+
+proton::binary ticket_tag(std::uint64_t ticket) {
+  std::string bytes(sizeof ticket, '\0');
+  std::memcpy(bytes.data(), &ticket, sizeof ticket);
+  return proton::binary(bytes);
+}
+
+std::uint64_t ticket_of(const proton::binary& tag) {
+  std::uint64_t ticket = 0;
+  if (tag.size() == sizeof ticket) std::memcpy(&ticket, tag.data(), sizeof ticket);
+  return ticket;
+}
+
+// A property as text: strings and symbols as they are, anything else (numbers, booleans,
+// UUIDs) in Proton's notation.
+std::string text_of(const proton::scalar& value) {
+  if (value.type() == proton::STRING) return proton::get<std::string>(value);
+  if (value.type() == proton::SYMBOL) return std::string(proton::get<proton::symbol>(value));
+  return proton::to_string(value);
+}
+std::string text_of(const proton::message_id& id) {
+  return id.type() == proton::STRING ? proton::get<std::string>(id) : proton::to_string(id);
+}
+
+// Message properties and application properties as headers (README, "The amqp binder").
+Headers headers_of(const proton::message& m) {
+  Headers headers;
+  if (m.properties().size() > 0) {
+    std::map<std::string, proton::scalar> properties;
+    proton::get(m.properties().value(), properties);
+    for (const auto& [key, value] : properties) headers[key] = text_of(value);
+  }
+  if (!m.content_type().empty()) headers["content-type"] = m.content_type();
+  if (!m.correlation_id().empty()) headers["correlation-id"] = text_of(m.correlation_id());
+  if (!m.id().empty()) headers["message-id"] = text_of(m.id());
+  if (!m.subject().empty()) headers["subject"] = m.subject();
+  return headers;
+}
+
+}  // namespace
+
+// Proton's side: runs on the client's thread only.
+class Client::Handler final : public proton::messaging_handler {
+ public:
+  Handler(Client& client, Endpoint endpoint) : client_(client), endpoint_(std::move(endpoint)) {}
+
+  void on_container_start(proton::container& container) override {
+    connection_ = container.connect(endpoint_.url(), connection_options(endpoint_));
+  }
+  void on_connection_open(proton::connection& connection) override {
+    MutexLock lock(client_.mutex_);
+    client_.product_ = peer_product(connection);
+    // The connection's queue wakes this thread at once (Proton 0.37's container-wide queue
+    // waited for the next timer, up to seconds). connection_ keeps it alive; once the
+    // connection is closed, add() refuses work.
+    client_.work_queue_ = &connection.work_queue();
+    client_.opened_ = true;
+    client_.cv_.notify_all();
+  }
+  void on_receiver_open(proton::receiver&) override { set_flag(&Client::receiver_open_); }
+  void on_sender_open(proton::sender&) override { set_flag(&Client::sender_open_); }
+
+  void on_message(proton::delivery& delivery, proton::message& message) override {
+    const std::uint64_t tag = ++next_tag_;
+    deliveries_.emplace(tag, delivery);
+    Received r{tag, body_bytes(message).value_or(proton::to_string(message.body())), headers_of(message)};
+    MutexLock lock(client_.mutex_);
+    client_.received_.push_back(std::move(r));
+    client_.cv_.notify_all();
+  }
+
+  void on_tracker_accept(proton::tracker& t) override { answer(t, {SendAnswer::Kind::kAccepted, ""}); }
+  void on_tracker_reject(proton::tracker& t) override {
+    answer(t, {SendAnswer::Kind::kRefused, "rejected by the broker"});
+  }
+  void on_tracker_release(proton::tracker& t) override {
+    // Released (or modified): the broker did not take it, e.g. no queue behind the address.
+    answer(t, {SendAnswer::Kind::kRefused, "released by the broker (not stored: does the address exist?)"});
+  }
+
+  void on_receiver_error(proton::receiver& r) override { fail("receiver: " + describe(r.error())); }
+  void on_sender_error(proton::sender& s) override { fail("sender: " + describe(s.error())); }
+  void on_session_error(proton::session& s) override { fail("session: " + describe(s.error())); }
+  void on_connection_error(proton::connection& c) override { fail(describe(c.error())); }
+  void on_transport_error(proton::transport& t) override {
+    std::string what = describe(t.error());
+    bool opened = false;
+    {
+      MutexLock lock(client_.mutex_);
+      opened = client_.opened_;
+    }
+    if (!opened && what.find("idle-timeout") != std::string::npos) {
+      what = "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused "
+             "login: check the user name and password)";
+    }
+    fail(what);
+  }
+  void on_transport_close(proton::transport&) override { fail("connection closed"); }
+  void on_receiver_close(proton::receiver&) override { fail("the broker detached the receiver"); }
+  void on_sender_close(proton::sender&) override { fail("the broker detached the sender"); }
+  void on_connection_close(proton::connection&) override { fail("connection closed by the broker"); }
+  void on_error(const proton::error_condition& c) override { fail(describe(c)); }
+
+  // Work from the client's callers, run here.
+  void open_receiver(const std::string& address, int credit) {
+    receiver_ = connection_.open_receiver(
+        address, proton::receiver_options().credit_window(credit).auto_accept(false));
+  }
+  void open_sender(const std::string& address) { sender_ = connection_.open_sender(address); }
+  void settle(std::uint64_t tag, bool accept) {
+    const auto it = deliveries_.find(tag);
+    if (it == deliveries_.end()) return;
+    if (accept) {
+      it->second.accept();
+    } else {
+      it->second.release();
+    }
+    deliveries_.erase(it);
+  }
+  void send(std::uint64_t ticket, const proton::message& message, const FencingGate* fence) {
+    // The last moment before Proton encodes it for the wire.
+    if (!fence_allows(fence)) {
+      answer_ticket(ticket, {SendAnswer::Kind::kFenced, "leadership not confirmed; message not sent"});
+      return;
+    }
+    sender_.send(message, ticket_tag(ticket));
+  }
+  void close() {
+    closing_ = true;
+    if (connection_) connection_.close();
+  }
+
+ private:
+  static bool fence_allows(const FencingGate* fence) {
+    return !fence || fence->allows(std::chrono::steady_clock::now());
+  }
+  void set_flag(bool Client::*flag) {
+    MutexLock lock(client_.mutex_);
+    client_.*flag = true;
+    client_.cv_.notify_all();
+  }
+  void answer(proton::tracker& t, SendAnswer a) {
+    answer_ticket(ticket_of(t.tag()), std::move(a));
+    t.settle();
+  }
+  void answer_ticket(std::uint64_t ticket, SendAnswer a) {
+    MutexLock lock(client_.mutex_);
+    client_.answers_[ticket] = std::move(a);
+    client_.cv_.notify_all();
+  }
+  void fail(const std::string& why) {
+    MutexLock lock(client_.mutex_);
+    if (!client_.failure_) client_.failure_ = closing_ ? "closed" : why;
+    client_.cv_.notify_all();
+  }
+
+  Client& client_;
+  const Endpoint endpoint_;
+  proton::connection connection_;
+  proton::receiver receiver_;
+  proton::sender sender_;
+  std::map<std::uint64_t, proton::delivery> deliveries_;  // received, not yet settled
+  std::uint64_t next_tag_ = 0;
+  bool closing_ = false;
+};
+
+Client::Client(const Endpoint& endpoint, Millis timeout) : url_(endpoint.url()) {
+  handler_ = std::make_unique<Handler>(*this, endpoint);
+  container_ = std::make_unique<proton::container>(*handler_);
+  container_->auto_stop(false);  // runs until the destructor stops it
+  thread_ = std::thread([this] {
+    try {
+      container_->run();
+    } catch (const std::exception& e) {
+      MutexLock lock(mutex_);
+      if (!failure_) failure_ = std::string("AMQP 1.0: ") + e.what();
+      cv_.notify_all();
+    }
+  });
+  MutexLock lock(mutex_);
+  const bool done = cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return opened_ || failure_; });
+  if (opened_) return;
+  const std::string why = failure_ ? *failure_
+                                   : "no AMQP 1.0 handshake within " + std::to_string(timeout.count()) +
+                                         " ms (is it an AMQP 1.0 port?)";
+  (void)done;
+  lock.unlock();
+  container_->stop();
+  thread_.join();
+  throw Amqp10Error("cannot connect to " + url_ + ": " + why);
+}
+
+Client::~Client() {
+  if (container_) container_->stop();
+  if (thread_.joinable()) thread_.join();
+  container_.reset();  // before the handler it calls
+}
+
+void Client::throw_if_failed() const {
+  if (failure_) throw Amqp10Error(url_ + ": " + *failure_);
+}
+
+void Client::inject(std::function<void()> work) {
+  proton::work_queue* queue = nullptr;
+  {
+    MutexLock lock(mutex_);
+    throw_if_failed();
+    queue = work_queue_;
+  }
+  if (!queue || !queue->add(proton::work(std::move(work)))) throw Amqp10Error(url_ + ": connection closed");
+}
+
+void Client::open_receiver(const std::string& queue, int credit, Millis timeout) {
+  const std::string address = queue_address(product_, queue);
+  inject([this, address, credit] { handler_->open_receiver(address, credit); });
+  MutexLock lock(mutex_);
+  cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return receiver_open_ || failure_; });
+  throw_if_failed();
+  if (!receiver_open_) throw Amqp10Error(url_ + ": no answer to attaching a receiver to '" + address + "'");
+}
+
+void Client::open_sender(const std::string& address_or_queue, Millis timeout) {
+  const std::string address = queue_address(product_, address_or_queue);
+  inject([this, address] { handler_->open_sender(address); });
+  MutexLock lock(mutex_);
+  cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return sender_open_ || failure_; });
+  throw_if_failed();
+  if (!sender_open_) throw Amqp10Error(url_ + ": no answer to attaching a sender to '" + address + "'");
+}
+
+std::optional<Received> Client::receive(Millis timeout) {
+  MutexLock lock(mutex_);
+  cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return !received_.empty() || failure_; });
+  if (received_.empty()) {
+    throw_if_failed();
+    return std::nullopt;
+  }
+  Received r = std::move(received_.front());
+  received_.pop_front();
+  return r;
+}
+
+void Client::accept(std::uint64_t tag) {
+  inject([this, tag] { handler_->settle(tag, true); });
+}
+
+void Client::release(std::uint64_t tag) {
+  inject([this, tag] { handler_->settle(tag, false); });
+}
+
+std::uint64_t Client::send(const std::string& body, const Headers& headers, const FencingGate* fence) {
+  proton::message message;
+  message.body(proton::binary(body));
+  message.inferred(true);  // one data section: plain bytes for every consumer
+  message.durable(true);
+  for (const auto& [key, value] : headers) {
+    if (key == "content-type") {
+      message.content_type(value);
+    } else if (key == "correlation-id") {
+      message.correlation_id(value);
+    } else if (key == "message-id") {
+      message.id(value);
+    } else if (key == "subject") {
+      message.subject(value);
+    } else {
+      message.properties().put(key, value);
+    }
+  }
+  std::uint64_t ticket = 0;
+  {
+    MutexLock lock(mutex_);
+    throw_if_failed();
+    ticket = next_ticket_++;
+    answers_[ticket] = {};
+  }
+  inject([this, ticket, message, fence] { handler_->send(ticket, message, fence); });
+  return ticket;
+}
+
+std::vector<SendAnswer> Client::await(const std::vector<std::uint64_t>& tickets, Millis timeout,
+                                      const FencingGate* fence) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MutexLock lock(mutex_);
+  const auto all_answered = [&]() REQUIRES(mutex_) {
+    for (const auto t : tickets) {
+      const auto it = answers_.find(t);
+      if (it == answers_.end() || it->second.kind == SendAnswer::Kind::kPending) return false;
+    }
+    return true;
+  };
+  while (!all_answered() && !failure_ && std::chrono::steady_clock::now() < deadline) {
+    if (fence && !fence->allows(std::chrono::steady_clock::now())) break;
+    cv_.wait_for(lock.native(), std::chrono::milliseconds(10));
+  }
+  if (!all_answered() && failure_) throw Amqp10Error(url_ + ": " + *failure_);
+  std::vector<SendAnswer> out;
+  for (const auto t : tickets) {
+    const auto it = answers_.find(t);
+    out.push_back(it == answers_.end() ? SendAnswer{} : it->second);
+    if (it != answers_.end() && it->second.kind != SendAnswer::Kind::kPending) answers_.erase(it);
+  }
+  return out;  // tickets still pending stay in answers_ as long as this client lives
+}
+
+void Client::close_gracefully(Millis timeout) {
+  {
+    MutexLock lock(mutex_);
+    if (failure_) return;
+  }
+  try {
+    inject([this] { handler_->close(); });
+  } catch (const Amqp10Error&) {
+    return;  // already closed
+  }
+  MutexLock lock(mutex_);
+  cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return failure_.has_value(); });
+  closed_ = true;
+}
+
+}  // namespace mi::amqp10

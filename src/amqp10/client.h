@@ -1,0 +1,104 @@
+#pragma once
+// One AMQP 1.0 connection with at most one receiver and one sender, for callers that block
+// (the amqp binder): Proton's container runs on the client's own thread, the calls below
+// hand it work through a work queue and wait for its answers.
+#include <proton/container.hpp>
+#include <proton/work_queue.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "amqp10/endpoint.h"
+#include "common/fencing_gate.h"
+#include "common/mutex.h"
+
+namespace mi::amqp10 {
+
+// The connection or a link failed; the client is unusable (destroy it).
+class Amqp10Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Headers = std::map<std::string, std::string>;
+
+struct Received {
+  std::uint64_t tag = 0;
+  std::string body;
+  Headers headers;
+};
+
+// The broker's answer to a sent message.
+struct SendAnswer {
+  enum class Kind { kPending, kAccepted, kRefused, kFenced } kind = Kind::kPending;
+  std::string text;  // kRefused: rejected, released or modified, and why
+};
+
+class Client {
+ public:
+  // Connects and waits for the broker's Open; throws Amqp10Error.
+  Client(const Endpoint& endpoint, Millis timeout);
+  ~Client();  // drops the connection without waiting
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Attaches a receiver to the queue at `queue` (see queue_address()) with this much
+  // credit, settling nothing by itself; waits for the broker's attach.
+  void open_receiver(const std::string& queue, int credit, Millis timeout);
+  // Attaches a sender to `address` (a queue's name, or an address starting with '/').
+  void open_sender(const std::string& address, Millis timeout);
+
+  // The next message, waiting up to `timeout`; throws Amqp10Error once the connection failed.
+  std::optional<Received> receive(Millis timeout);
+  // Settles a received message: accepted (done with), or released (the broker delivers it
+  // again, to this or another consumer).
+  void accept(std::uint64_t tag);
+  void release(std::uint64_t tag);
+
+  // Sends a durable message in one data section; returns its ticket. If `fence` (null: none)
+  // is closed when Proton's thread is about to send it, nothing is sent and its answer is
+  // kFenced.
+  std::uint64_t send(const std::string& body, const Headers& headers, const FencingGate* fence);
+  // The answers for `tickets`, waiting up to `timeout` (and no longer than `fence` stays
+  // open) for all of them; throws Amqp10Error if the connection failed before they came.
+  std::vector<SendAnswer> await(const std::vector<std::uint64_t>& tickets, Millis timeout, const FencingGate* fence);
+
+  void close_gracefully(Millis timeout);
+  const std::string& product() const { return product_; }
+  const std::string& url() const { return url_; }
+
+ private:
+  class Handler;
+  // Runs `work` on Proton's thread; throws Amqp10Error if the connection is gone.
+  void inject(std::function<void()> work);
+  void throw_if_failed() const REQUIRES(mutex_);
+
+  const std::string url_;
+  std::string product_;
+  std::unique_ptr<Handler> handler_;
+  std::unique_ptr<proton::container> container_;
+  std::thread thread_;
+
+  mutable Mutex mutex_;
+  std::condition_variable cv_;
+  std::optional<std::string> failure_ GUARDED_BY(mutex_);
+  proton::work_queue* work_queue_ GUARDED_BY(mutex_) = nullptr;  // the connection's, once open
+  bool opened_ GUARDED_BY(mutex_) = false;
+  bool receiver_open_ GUARDED_BY(mutex_) = false;
+  bool sender_open_ GUARDED_BY(mutex_) = false;
+  bool closed_ GUARDED_BY(mutex_) = false;
+  std::deque<Received> received_ GUARDED_BY(mutex_);
+  std::map<std::uint64_t, SendAnswer> answers_ GUARDED_BY(mutex_);
+  std::uint64_t next_ticket_ GUARDED_BY(mutex_) = 1;
+  friend class Handler;
+};
+
+}  // namespace mi::amqp10
