@@ -1,6 +1,8 @@
 // Throughput and CPU of a rabbit -> rabbit workflow against RabbitMQ's own Shovel plugin
 // (dynamic shovel, ack-mode on-confirm) on the same private broker, moving the same
-// persistent 1 KiB messages; then rabbit -> mqtt throughput and end-to-end latency.
+// persistent 1 KiB messages; then rabbit -> amqp and amqp -> rabbit (the amqp binder, AMQP 1.0
+// through the broker's plugin, on the same broker and messages); then rabbit -> mqtt
+// throughput and end-to-end latency.
 //
 //   throughput_bench [messages=50000] [latency-rate-per-second=2000] [latency-seconds=10]
 //
@@ -58,14 +60,15 @@ int main(int argc, char** argv) {
   const int latency_seconds = argc > 3 ? std::atoi(argv[3]) : 10;
   TempDir root("throughput-bench");
   RabbitBroker rabbit(root.path() / "rabbit");
-  rabbit.set_plugins("[rabbitmq_shovel]");
+  rabbit.set_plugins("[rabbitmq_shovel,rabbitmq_amqp1_0]");
   MosquittoBroker mosquitto(root.path() / "mosquitto");
   // Mosquitto leaves Nagle's algorithm on by default, which holds small packets (PUBACKs,
   // deliveries) for up to 40 ms; a latency-minded operator turns it off.
   mosquitto.set_extra_config("set_tcp_nodelay true\n");
   rabbit.start();
   mosquitto.start();
-  for (const char* q : {"shovel-src", "shovel-dst", "mi-src", "mi-dst", "r2m-src", "lat-src"})
+  for (const char* q : {"shovel-src", "shovel-dst", "mi-src", "mi-dst", "r2m-src", "lat-src", "r2a-src", "r2a-dst",
+                        "a2r-src", "a2r-dst"})
     declare_queue(rabbit.port(), q, false);
   const pid_t broker = rabbit.process_group();
   std::printf("%d persistent messages of %zu bytes per run, one private RabbitMQ 3.10 broker\n", messages,
@@ -99,13 +102,15 @@ solace.connector:
     - {name: reader, password: reader-secret-pw}
     - {name: admin, password: admin-secret-pw, roles: [admin]}
   default.workflow.acknowledgment: {publish-async: true, back-pressure-threshold: 255}
-  workflows: {0: {enabled: true}, 1: {enabled: true}, 2: {enabled: true}}
+  workflows: {0: {enabled: true}, 1: {enabled: true}, 2: {enabled: true}, 3: {enabled: true}, 4: {enabled: true}}
 spring.cloud.stream:
   binders:
     rmq: {type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: )" +
                                             std::to_string(rabbit.port()) + R"(}}}
     mq: {type: mqtt, environment: {mqtt: {host: 127.0.0.1, port: )" + std::to_string(mosquitto.port()) +
                                             R"(, client-id: bench}}}
+    a10: {type: amqp, environment: {amqp: {host: 127.0.0.1, port: )" + std::to_string(rabbit.port()) +
+                                            R"(, username: guest, password: guest}}}
   bindings:
     input-0: {destination: mi-src, binder: rmq}
     output-0: {destination: "", binder: rmq}
@@ -113,11 +118,17 @@ spring.cloud.stream:
     output-1: {destination: r2m/out, binder: mq}
     input-2: {destination: lat-src, binder: rmq}
     output-2: {destination: lat/out, binder: mq}
+    input-3: {destination: r2a-src, binder: rmq}
+    output-3: {destination: r2a-dst, binder: a10}
+    input-4: {destination: a2r-src, binder: a10}
+    output-4: {destination: "", binder: rmq}
   rabbit.bindings.output-0.producer.routing-key: mi-dst
+  rabbit.bindings.output-4.producer.routing-key: a2r-dst
 )",
                     http_port);
   const pid_t mi = instance.process().pid();
-  if (!post_state(instance, 0, "PAUSED") || !post_state(instance, 1, "PAUSED")) {
+  if (!post_state(instance, 0, "PAUSED") || !post_state(instance, 1, "PAUSED") || !post_state(instance, 3, "PAUSED") ||
+      !post_state(instance, 4, "PAUSED")) {
     std::fprintf(stderr, "cannot pause the workflows\n%s\n", instance.process().log().c_str());
     return 1;
   }
@@ -145,6 +156,27 @@ spring.cloud.stream:
   print("RabbitMQ Shovel (on-confirm)", shovel, messages);
   print("micro-integration (publish-async)", ours, messages);
   std::printf("micro-integration resident memory: idle %ld KiB, peak while moving %ld KiB\n", idle_rss, peak_rss);
+
+  // The amqp binder on either side, the other side rabbit, same broker and messages.
+  const auto measure = [&](int workflow, const char* source, const char* target) {
+    preload(rabbit.port(), source, messages);
+    Run run;
+    const double broker0 = cpu_seconds(broker).total();
+    const double mi0 = cpu_seconds(0, mi).total();
+    const auto t0 = Clock::now();
+    post_state(instance, workflow, "RESUMED");
+    run.seconds = wait_for_depth(rabbit.port(), target, static_cast<unsigned>(messages), t0);
+    run.broker_cpu = cpu_seconds(broker).total() - broker0;
+    run.mover_cpu = cpu_seconds(0, mi).total() - mi0;
+    post_state(instance, workflow, "PAUSED");
+    return run;
+  };
+  const Run to_amqp = measure(3, "r2a-src", "r2a-dst");
+  const Run from_amqp = measure(4, "a2r-src", "a2r-dst");
+  std::printf("\nthe amqp binder (AMQP 1.0 through the broker's plugin), same broker, same messages:\n");
+  print("rabbit -> rabbit (from above)", ours, messages);
+  print("rabbit -> amqp", to_amqp, messages);
+  print("amqp -> rabbit", from_amqp, messages);
 
   // 3. rabbit -> mqtt throughput.
   mi::mqtt::ClientOptions sub_options;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rabbit -> rabbit against RabbitMQ's Shovel on the same private broker (messages/s, CPU per
-# message), then rabbit -> mqtt throughput and end-to-end latency, then what the outputs'
-# fenced write costs per message (release build):
+# message), then rabbit -> amqp and amqp -> rabbit (AMQP 1.0), then rabbit -> mqtt throughput
+# and end-to-end latency, then what the outputs' fenced write costs per message (release build):
 #   scripts/bench-throughput.sh [messages=50000] [latency-rate=2000] [latency-seconds=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."

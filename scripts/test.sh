@@ -29,6 +29,8 @@ scripts/package-test.sh
 # active_standby instances under load; fails if the independent checker sees two active at
 # once, a lost message, an epoch going backwards or a standby left unbound.
 scripts/fault-campaign.sh --seed 1 --faults 40
+# The same with the management session over AMQP 1.0 (the broker's AMQP 1.0 plugin), shorter.
+scripts/fault-campaign.sh --seed 1 --faults 12 --session-protocol amqp-1.0
 # The same on a three-node RabbitMQ cluster in network namespaces (as root): node partitions,
 # kills and restarts among the process faults, a few minutes.
 scripts/fault-campaign.sh --cluster --seed 1 --faults 6

@@ -118,7 +118,7 @@ class Client::Handler final : public proton::messaging_handler {
       MutexLock lock(client_.mutex_);
       opened = client_.opened_;
     }
-    if (!opened && what.find("idle-timeout") != std::string::npos) {
+    if (!opened && t.error().name() == "amqp:resource-limit-exceeded") {  // Proton's idle-timeout
       what = "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused "
              "login: check the user name and password)";
     }

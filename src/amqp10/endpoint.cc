@@ -47,6 +47,10 @@ std::string queue_address(const std::string& product, const std::string& queue) 
   return queue;
 }
 
+bool certainly_redelivered(const std::string& product, const proton::message& message) {
+  return message.delivery_count() > 0 || (product == "RabbitMQ" && !message.first_acquirer());
+}
+
 std::optional<std::string> body_bytes(const proton::message& message) {
   const proton::value& body = message.body();
   switch (body.type()) {

@@ -43,6 +43,12 @@ std::string peer_product(const proton::connection& connection);
 // broker (the vendor's, Artemis, Qpid, ActiveMQ) takes the queue's name.
 std::string queue_address(const std::string& product, const std::string& queue);
 
+// Whether a message was certainly delivered to another consumer before (which did not settle
+// it). A delivery count above 0 says so; first-acquirer false says so only from RabbitMQ,
+// which sets it from its own redelivered flag: elsewhere it means "may have been acquired
+// before", and it is also what a message without a header reads as.
+bool certainly_redelivered(const std::string& product, const proton::message& message);
+
 // The body of a message as bytes: an AMQP string or binary value, or the data section.
 // Anything else (a map, a list) is nullopt.
 std::optional<std::string> body_bytes(const proton::message& message);

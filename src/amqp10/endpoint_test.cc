@@ -24,6 +24,22 @@ TEST(Amqp10Endpoint, BodiesAreReadAsBytesWhateverSectionCarriesThem) {
   EXPECT_FALSE(body_bytes(number));
 }
 
+TEST(Amqp10Endpoint, ARedeliveryCountsOnlyWhenItIsCertain) {
+  proton::message fresh(std::string("t"));
+  fresh.first_acquirer(true);
+  EXPECT_FALSE(certainly_redelivered("RabbitMQ", fresh));
+  proton::message taken_back(std::string("t"));
+  taken_back.first_acquirer(false);  // RabbitMQ: its redelivered flag
+  EXPECT_TRUE(certainly_redelivered("RabbitMQ", taken_back));
+  // Elsewhere first-acquirer false is only "may have been acquired", and what no header
+  // reads as: a claim then waits out a lease.
+  EXPECT_FALSE(certainly_redelivered("", taken_back));
+  EXPECT_FALSE(certainly_redelivered("AnotherBroker", proton::message(std::string("t"))));
+  proton::message counted(std::string("t"));
+  counted.delivery_count(1);
+  EXPECT_TRUE(certainly_redelivered("AnotherBroker", counted));
+}
+
 TEST(Amqp10Endpoint, TheUrlNeverCarriesCredentials) {
   Endpoint e;
   e.address = {"amqps", "broker", 5671, ""};

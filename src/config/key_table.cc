@@ -130,7 +130,7 @@ const std::vector<KeySpec> kKeys = {
   {"spring.cloud.stream.default-binder", T::kString, "", {}, {}, {}, false,
    "Binder used by bindings that name none; needed only when several binders are declared."},
   {"spring.cloud.stream.binders.<name>.type", T::kString, "", {}, {}, {}, false,
-   "Binder type of binder <name>: file, rabbit or mqtt."},
+   "Binder type of binder <name>: file, rabbit, mqtt or amqp (AMQP 1.0)."},
   {"spring.cloud.stream.file.bindings.input-<id>.consumer.max-message-size", T::kDataSize, "16MB", 1, 1073741824, {}, false,
    "file binder: largest spool file (bytes) taken as a message; a larger one is moved to <spool>/.rejected/ without being read past the limit."},
   {"spring.cloud.stream.rabbit.bindings.input-<id>.consumer.prefetch", T::kInt, "", 1, 65535, {}, false,

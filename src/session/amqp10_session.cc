@@ -65,20 +65,15 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
   void on_container_start(proton::container& container) override {
     container_ = &container;
     connection_ = container.connect(endpoint_.url(), amqp10::connection_options(endpoint_));
-    const Millis handshake = std::max(Millis{5000}, session_.protocol_.lease());
-    container.schedule(proton::duration(handshake.count()), [this, handshake] {
-      if (!opened_ && !finished_) {
-        finish(Outcome::Kind::kConnectFailed,
-               endpoint_.url() + " accepted the connection but did not complete the AMQP 1.0 handshake within " +
-                   std::to_string(handshake.count()) + " ms (is it an AMQP 1.0 port?)");
-      }
-    });
+    handshake_deadline_ = session_.clock_.now() + handshake_timeout();
+    schedule_tick(Millis{0});  // from the start: release() is noticed while connecting too
   }
 
   void on_connection_open(proton::connection& connection) override {
     opened_ = true;
     auto log = logger("leader");
-    address_ = amqp10::queue_address(amqp10::peer_product(connection), session_.queue_);
+    product_ = amqp10::peer_product(connection);
+    address_ = amqp10::queue_address(product_, session_.queue_);
     // A peer may close a connection that was silent for its idle-timeout: the lease must
     // end before (README, "AMQP 1.0").
     const Millis broker_idle{connection.idle_timeout()};
@@ -91,8 +86,9 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     }
     session_.protocol_.limit_lease(broker_idle);
     log->info("management session connected to {} over AMQP 1.0 (product '{}', queue address '{}', lease {} ms)",
-              endpoint_.url(), amqp10::peer_product(connection), address_, session_.protocol_.lease().count());
+              endpoint_.url(), product_, address_, session_.protocol_.lease().count());
     sender_ = connection.open_sender(address_, proton::sender_options().name(session_.link_name_ + "/tokens"));
+    handshake_deadline_ = session_.clock_.now() + handshake_timeout();  // now for attaching the links
   }
 
   void on_sender_open(proton::sender&) override {
@@ -112,16 +108,15 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     session_.set_status(SessionHealth::kBound, "bound to management queue '" + session_.queue_ + "'");
     logger("leader")->info(
         "management session bound to queue '{}' (standby until the broker makes this flow active)", session_.queue_);
-    schedule_tick(Millis{0});
   }
 
   void on_message(proton::delivery& delivery, proton::message& message) override {
     if (finished_) return;
     const std::uint64_t tag = ++next_tag_;
     deliveries_.emplace(tag, delivery);
-    // A message given to a consumer before (which did not settle it) comes with
-    // first-acquirer false or a delivery count: RabbitMQ sets the former, others the latter.
-    const bool redelivered = !message.first_acquirer() || message.delivery_count() > 0;
+    // "Redelivered" lets a claim open the gate at once, so it must be certain; when it is
+    // not, the claim waits out a lease: slower, never unsafe.
+    const bool redelivered = amqp10::certainly_redelivered(product_, message);
     const std::string body = amqp10::body_bytes(message).value_or(std::string());
     end_if(session_.apply(
         *this, session_.protocol_.delivered(session_.clock_.now(), tag, body, redelivered, session_.epoch_floor())));
@@ -160,7 +155,8 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
   void on_transport_error(proton::transport& transport) override {
     std::string what = describe(transport.error());
     if (!opened_) {
-      if (what.find("idle-timeout") != std::string::npos) {
+      // Proton's idle-timeout: the standard condition, before the broker answered the login.
+      if (transport.error().name() == "amqp:resource-limit-exceeded") {
         // RabbitMQ holds back its answer to a refused login (3 s, against guessing), and
         // sends nothing meanwhile.
         what = "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused "
@@ -184,6 +180,8 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
   void on_error(const proton::error_condition& condition) override { end_if("AMQP 1.0 error: " + describe(condition)); }
 
  private:
+  Millis handshake_timeout() const { return std::max(Millis{5000}, session_.protocol_.lease()); }
+
   void schedule_tick(Millis after) {
     container_->schedule(proton::duration(after.count()), [this] { tick(); });
   }
@@ -204,6 +202,18 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     }
     if (yield && session_.active_) {  // a standby has nothing to yield
       finish(Outcome::Kind::kYielded, "yielded");
+      return;
+    }
+    if (!bound_ && session_.clock_.now() >= handshake_deadline_) {
+      const std::string limit = std::to_string(handshake_timeout().count()) + " ms";
+      if (!opened_) {
+        finish(Outcome::Kind::kConnectFailed, endpoint_.url() +
+                                                  " accepted the connection but did not complete the AMQP 1.0 "
+                                                  "handshake within " + limit + " (is it an AMQP 1.0 port?)");
+      } else {
+        finish(Outcome::Kind::kBindFailed, "the broker did not answer attaching to management queue '" +
+                                               session_.queue_ + "' at address '" + address_ + "' within " + limit);
+      }
       return;
     }
     if (end_if(session_.apply(*this, session_.protocol_.tick(session_.clock_.now())))) return;
@@ -263,6 +273,7 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
   proton::connection connection_;
   proton::sender sender_;
   proton::receiver receiver_;
+  std::string product_;  // the broker's, from its Open frame
   std::string address_;
   std::map<std::uint64_t, proton::delivery> deliveries_;  // unsettled, by the protocol's tag
   std::uint64_t next_tag_ = 0;
@@ -270,6 +281,7 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
   bool bound_called_ = false;  // the protocol was told of the binding
   bool bound_ = false;         // the receiver is attached
   bool finished_ = false;
+  SteadyTime handshake_deadline_{};  // for the Open, then for attaching the links
   Outcome outcome_;
 };
 
