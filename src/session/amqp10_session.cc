@@ -40,13 +40,13 @@ std::string describe(const proton::error_condition& condition) {
 // One connection to one host, run by a Proton container on the session thread: opens the
 // sender and then the receiver on the management queue, feeds the protocol, ticks it at
 // least every kMaxPoll, and ends with an Outcome.
-class Amqp10Session::Binding final : public proton::messaging_handler {
+class Amqp10Session::Binding final : public proton::messaging_handler, public SessionCore::Links {
  public:
   Binding(Amqp10Session& session, amqp10::Endpoint endpoint) : session_(session), endpoint_(std::move(endpoint)) {}
 
   Outcome outcome() const { return outcome_; }
   // The protocol's effects on the links.
-  void publish(const std::string& body) {
+  void publish(const std::string& body) override {
     // One data section: the broker stores plain bytes, as a 0-9-1 publisher's token
     // (RabbitMQ hands a 0-9-1 consumer the bytes of a single data section as they are).
     proton::message message;
@@ -55,17 +55,22 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     message.durable(true);
     sender_.send(message);
   }
-  void accept(std::uint64_t tag) {
+  void ack(std::uint64_t tag) override {  // settles it as accepted
     const auto it = deliveries_.find(tag);
     if (it == deliveries_.end()) return;
     it->second.accept();
     deliveries_.erase(it);
   }
 
+  // A protocol step: the shared part (gate, listener, publish, ack) on these links. Its
+  // check_queue and resubscribe are not carried out: AMQP 1.0 cannot count a queue, so the
+  // standby checks they serve do not run (see the header).
+  std::optional<std::string> step(const SessionEffects& effects) { return session_.core_.apply(effects, *this); }
+
   void on_container_start(proton::container& container) override {
     container_ = &container;
     connection_ = container.connect(endpoint_.url(), amqp10::connection_options(endpoint_));
-    handshake_deadline_ = session_.clock_.now() + handshake_timeout();
+    handshake_deadline_ = session_.core_.now() + handshake_timeout();
     schedule_tick(Millis{0});  // from the start: release() is noticed while connecting too
   }
 
@@ -88,13 +93,13 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     log->info("management session connected to {} over AMQP 1.0 (product '{}', queue address '{}', lease {} ms)",
               endpoint_.url(), product_, address_, session_.protocol_.lease().count());
     sender_ = connection.open_sender(address_, proton::sender_options().name(session_.link_name_ + "/tokens"));
-    handshake_deadline_ = session_.clock_.now() + handshake_timeout();  // now for attaching the links
+    handshake_deadline_ = session_.core_.now() + handshake_timeout();  // now for attaching the links
   }
 
   void on_sender_open(proton::sender&) override {
     // As over 0-9-1: the protocol hears of the binding (and seeds) before the consumer exists.
     bound_called_ = true;
-    if (end_if(session_.apply(*this, session_.protocol_.bound(session_.clock_.now(), 0, 0, session_.epoch_floor()))))
+    if (end_if(step(session_.protocol_.bound(session_.core_.now(), 0, 0, session_.core_.epoch_floor()))))
       return;
     receiver_ = connection_.open_receiver(address_, proton::receiver_options()
                                                          .name(session_.link_name_)
@@ -105,7 +110,7 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
   void on_receiver_open(proton::receiver&) override {
     if (finished_) return;
     bound_ = true;
-    session_.set_status(SessionHealth::kBound, "bound to management queue '" + session_.queue_ + "'");
+    session_.core_.set_status(SessionHealth::kBound, "bound to management queue '" + session_.queue_ + "'");
     logger("leader")->info(
         "management session bound to queue '{}' (standby until the broker makes this flow active)", session_.queue_);
   }
@@ -118,8 +123,8 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     // not, the claim waits out a lease: slower, never unsafe.
     const bool redelivered = amqp10::certainly_redelivered(product_, message);
     const std::string body = amqp10::body_bytes(message).value_or(std::string());
-    end_if(session_.apply(
-        *this, session_.protocol_.delivered(session_.clock_.now(), tag, body, redelivered, session_.epoch_floor())));
+    end_if(step(
+        session_.protocol_.delivered(session_.core_.now(), tag, body, redelivered, session_.core_.epoch_floor())));
   }
 
   void on_tracker_reject(proton::tracker&) override {
@@ -188,23 +193,15 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
 
   void tick() {
     if (finished_) return;
-    bool stop = false;
-    bool yield = false;
-    {
-      MutexLock lock(session_.mutex_);
-      stop = session_.stop_;
-      yield = session_.yield_;
-      session_.yield_ = false;
-    }
-    if (stop) {
+    if (session_.core_.stop_requested()) {
       finish(Outcome::Kind::kReleased, "released");
       return;
     }
-    if (yield && session_.active_) {  // a standby has nothing to yield
+    if (session_.core_.take_yield() && session_.core_.active()) {  // a standby has nothing to yield
       finish(Outcome::Kind::kYielded, "yielded");
       return;
     }
-    if (!bound_ && session_.clock_.now() >= handshake_deadline_) {
+    if (!bound_ && session_.core_.now() >= handshake_deadline_) {
       const std::string limit = std::to_string(handshake_timeout().count()) + " ms";
       if (!opened_) {
         finish(Outcome::Kind::kConnectFailed, endpoint_.url() +
@@ -216,8 +213,8 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
       }
       return;
     }
-    if (end_if(session_.apply(*this, session_.protocol_.tick(session_.clock_.now())))) return;
-    const SteadyTime now = session_.clock_.now();
+    if (end_if(step(session_.protocol_.tick(session_.core_.now())))) return;
+    const SteadyTime now = session_.core_.now();
     const SteadyTime next = session_.protocol_.next_tick();
     schedule_tick(next <= now ? Millis{0} : std::min(kMaxPoll, std::chrono::ceil<Millis>(next - now)));
   }
@@ -256,7 +253,7 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
     finished_ = true;
     outcome_ = {kind, reason};
     if (bound_called_) session_.protocol_.lost(reason);  // its effects (gate closed, flow inactive) are lose_flow()'s
-    session_.lose_flow(reason);
+    session_.core_.lose_flow(reason);
     deliveries_.clear();
     const bool graceful = kind == Outcome::Kind::kReleased || kind == Outcome::Kind::kYielded;
     if (graceful && connection_ && connection_.active()) {
@@ -288,100 +285,25 @@ class Amqp10Session::Binding final : public proton::messaging_handler {
 Amqp10Session::Amqp10Session(config::SessionSettings settings, std::string queue, FencingGate& gate, Clock& clock)
     : settings_(std::move(settings)),
       queue_(std::move(queue)),
-      gate_(gate),
-      clock_(clock),
       link_name_(consumer_name()),
+      core_(queue_, gate, clock),
       protocol_(random_instance_id(), protocol_timing(settings_)) {}
 
 Amqp10Session::~Amqp10Session() { release(); }
 
 void Amqp10Session::start(SessionListener& listener) {
-  listener_ = &listener;
+  core_.set_listener(listener);
   thread_ = std::thread([this] { run(); });
 }
 
 void Amqp10Session::release() {
-  {
-    MutexLock lock(mutex_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+  core_.request_stop();
   if (thread_.joinable()) thread_.join();
 }
 
-void Amqp10Session::yield() {
-  MutexLock lock(mutex_);
-  yield_ = true;
-}
+void Amqp10Session::yield() { core_.request_yield(); }
 
-SessionStatus Amqp10Session::status() const {
-  MutexLock lock(mutex_);
-  return status_;
-}
-
-void Amqp10Session::set_status(SessionHealth health, const std::string& detail) {
-  MutexLock lock(mutex_);
-  status_.health = health;
-  status_.detail = detail;
-  status_.active = active_;
-}
-
-bool Amqp10Session::stop_requested() const {
-  MutexLock lock(mutex_);
-  return stop_;
-}
-
-bool Amqp10Session::wait_or_stop(Millis duration) {
-  MutexLock lock(mutex_);
-  return clock_.wait_for(lock.native(), cv_, duration, [this]() REQUIRES(mutex_) { return stop_; });
-}
-
-unsigned long long Amqp10Session::epoch_floor() const {
-  const auto ms = std::chrono::duration_cast<Millis>(clock_.wall_now().time_since_epoch()).count();
-  return ms > 0 ? static_cast<unsigned long long>(ms) : 0;
-}
-
-void Amqp10Session::lose_flow(const std::string& reason, bool lease_expiry) {
-  if (!active_) return;
-  const bool lease_had_expired = !gate_.allows(clock_.now());
-  gate_.close();  // fence first: from here on no workflow sends anything
-  active_ = false;
-  {
-    MutexLock lock(mutex_);
-    status_.active = false;
-  }
-  logger("leader")->warn("management session: flow inactive: {}{}", reason,
-                         lease_had_expired && !lease_expiry ? " (the lease had expired)" : "");
-  listener_->flow_inactive(reason);
-}
-
-std::optional<std::string> Amqp10Session::apply(Binding& binding, const SessionEffects& effects) {
-  if (effects.end_binding) return effects.end_binding;
-  if (effects.flow_inactive) {
-    lose_flow(*effects.flow_inactive, effects.lease_expired);  // closes the gate first
-  } else if (effects.close_gate) {
-    gate_.close();
-  }
-  for (const auto& line : effects.warnings) logger("leader")->warn("management session: {}", line);
-  for (const auto& body : effects.publish) binding.publish(body);
-  for (const auto tag : effects.ack) binding.accept(tag);
-  if (effects.open_gate_until) {
-    if (effects.flow_active) {
-      gate_.open_until(*effects.open_gate_until, *effects.flow_active);
-    } else {
-      gate_.extend_until(*effects.open_gate_until);
-    }
-  }
-  if (effects.flow_active) {
-    active_ = true;
-    set_status(SessionHealth::kBound, "active on management queue '" + queue_ + "'");
-    logger("leader")->info("management session: flow active, term epoch {}", *effects.flow_active);
-    listener_->flow_active(*effects.flow_active);
-  }
-  // effects.check_queue and .resubscribe: AMQP 1.0 cannot count a queue, so the standby
-  // checks they serve do not run (see the header).
-  return std::nullopt;
-}
+SessionStatus Amqp10Session::status() const { return core_.status(); }
 
 Amqp10Session::Outcome Amqp10Session::connect_and_serve(const config::BrokerAddress& host) {
   amqp10::Endpoint endpoint;
@@ -400,7 +322,7 @@ Amqp10Session::Outcome Amqp10Session::connect_and_serve(const config::BrokerAddr
   } catch (const std::exception& e) {
     // Proton reports a malformed frame or an option it rejects by throwing out of run().
     protocol_.lost(e.what());
-    lose_flow(e.what());
+    core_.lose_flow(e.what());
     return {Outcome::Kind::kLost, std::string("AMQP 1.0: ") + e.what()};
   }
   return binding.outcome();
@@ -410,23 +332,23 @@ void Amqp10Session::run() {
   auto log = logger("leader");
   bool ever_connected = false;
   int failed_rounds = 0;
-  while (!stop_requested()) {
+  while (!core_.stop_requested()) {
     std::optional<Outcome> served;
     for (const auto& host : settings_.hosts) {
       for (int attempt = 0; attempt <= settings_.connect_retries_per_host && !served; ++attempt) {
-        if (stop_requested()) break;
+        if (core_.stop_requested()) break;
         Outcome outcome = connect_and_serve(host);
         if (outcome.kind != Outcome::Kind::kConnectFailed) {
           served = std::move(outcome);
           break;
         }
-        set_status(SessionHealth::kConnecting, outcome.reason);
+        core_.set_status(SessionHealth::kConnecting, outcome.reason);
         log->error("management session: {}", outcome.reason);
-        if (wait_or_stop(settings_.reconnect_wait)) break;
+        if (core_.wait_or_stop(settings_.reconnect_wait)) break;
       }
-      if (served || stop_requested()) break;
+      if (served || core_.stop_requested()) break;
     }
-    if (stop_requested()) break;
+    if (core_.stop_requested()) break;
     if (!served) {
       ++failed_rounds;
       const int limit = ever_connected ? settings_.reconnect_retries : settings_.connect_retries;
@@ -434,43 +356,39 @@ void Amqp10Session::run() {
         const std::string detail = "gave up connecting after " + std::to_string(failed_rounds) +
                                    " round(s) over all hosts (session." +
                                    (ever_connected ? "reconnect-retries" : "connect-retries") +
-                                   "); last error: " + status().detail;
-        set_status(SessionHealth::kDown, detail);
+                                   "); last error: " + core_.status().detail;
+        core_.set_status(SessionHealth::kDown, detail);
         log->error("management session: {}; staying standby", detail);
-        MutexLock lock(mutex_);
-        cv_.wait(lock.native(), [this]() REQUIRES(mutex_) { return stop_; });
+        core_.wait_for_stop();
         break;
       }
       continue;
     }
-    if (ever_connected) {
-      MutexLock lock(mutex_);
-      ++status_.reconnects;
-    }
+    if (ever_connected) core_.count_reconnect();
     ever_connected = true;
     failed_rounds = 0;
     switch (served->kind) {
       case Outcome::Kind::kBindFailed:
-        set_status(SessionHealth::kDown, served->reason);
+        core_.set_status(SessionHealth::kDown, served->reason);
         log->error("management session: {}; staying standby, checking again in {} ms", served->reason,
                    settings_.reconnect_wait.count());
-        wait_or_stop(settings_.reconnect_wait);  // the loop ends if asked to stop
+        core_.wait_or_stop(settings_.reconnect_wait);  // the loop ends if asked to stop
         break;
       case Outcome::Kind::kLost:
-        set_status(SessionHealth::kConnecting, served->reason);
+        core_.set_status(SessionHealth::kConnecting, served->reason);
         log->warn("management session lost: {}; reconnecting", served->reason);
         break;
       case Outcome::Kind::kYielded:
-        set_status(SessionHealth::kBound, served->reason);
+        core_.set_status(SessionHealth::kBound, served->reason);
         // Let a standby take the flow before this instance queues up again.
-        wait_or_stop(Millis{1000});
+        core_.wait_or_stop(Millis{1000});
         break;
       case Outcome::Kind::kReleased:
       case Outcome::Kind::kConnectFailed:
         break;
     }
   }
-  lose_flow("released");
+  core_.lose_flow("released");
 }
 
 }  // namespace mi::session

@@ -16,16 +16,13 @@
 // - AMQP 1.0 cannot count a queue's messages or consumers, so every binding seeds (the
 //   active instance drops a seed without a word) and the standby checks of 0-9-1, made for a
 //   RabbitMQ channel quirk, do not run.
-// Proton runs one container per connection on the session thread; all state below is that
-// thread's unless guarded by mutex_.
-#include <condition_variable>
-#include <optional>
+// Proton runs one container per connection on the session thread.
 #include <string>
 #include <thread>
 
-#include "common/mutex.h"
 #include "config/settings.h"
 #include "session/management_session.h"
+#include "session/session_core.h"
 #include "session/token_lease_protocol.h"
 
 namespace mi::session {
@@ -59,30 +56,13 @@ class Amqp10Session final : public ManagementSession {
 
   void run();
   Outcome connect_and_serve(const config::BrokerAddress& host);
-  // Carries out what the protocol asked for with `binding`'s links; returns why the binding
-  // ends, if it does.
-  std::optional<std::string> apply(Binding& binding, const SessionEffects& effects);
-  void lose_flow(const std::string& reason, bool lease_expiry = false);
-  bool wait_or_stop(Millis duration);  // true if asked to stop
-  bool stop_requested() const;
-  void set_status(SessionHealth health, const std::string& detail);
-  unsigned long long epoch_floor() const;
 
   const config::SessionSettings settings_;
   const std::string queue_;
-  FencingGate& gate_;
-  Clock& clock_;
   const std::string link_name_;  // names this process in the broker's view of the queue's consumers
-  TokenLeaseProtocol protocol_;
-  SessionListener* listener_ = nullptr;
-  bool active_ = false;
-  bool warned_no_idle_timeout_ = false;
-
-  mutable Mutex mutex_;
-  std::condition_variable cv_;
-  SessionStatus status_ GUARDED_BY(mutex_);
-  bool stop_ GUARDED_BY(mutex_) = false;
-  bool yield_ GUARDED_BY(mutex_) = false;
+  SessionCore core_;
+  TokenLeaseProtocol protocol_;  // session thread only
+  bool warned_no_idle_timeout_ = false;  // session thread only
   std::thread thread_;
 };
 

@@ -14,14 +14,13 @@
 // 0.75 x net_ticktime). The lease, 1.5 heartbeats from the sending of the newest token that
 // came back, always ends before that.
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
-#include "common/mutex.h"
 #include "config/settings.h"
 #include "session/management_session.h"
+#include "session/session_core.h"
 #include "session/token_lease_protocol.h"
 
 namespace mi::amqp {
@@ -45,8 +44,6 @@ class RabbitSession final : public ManagementSession {
   bool connect_any_host();
   // Checks the queue and starts consuming; false (status says why) if the queue is wrong.
   bool bind_queue();
-  // The lowest epoch a seed token may carry: the wall clock in Unix milliseconds.
-  unsigned long long epoch_floor() const;
   // Why serve() returned.
   struct BindingEnd {
     enum class Kind { kReleased, kYielded, kLost };  // released: shutdown; lost: anything else
@@ -57,30 +54,17 @@ class RabbitSession final : public ManagementSession {
   BindingEnd serve();
   // Carries out what the protocol asked for; returns why the binding ends, if it does.
   std::optional<std::string> apply(const SessionEffects& effects);
-  // `lease_expiry`: the reason already says that the lease ran out.
-  void lose_flow(const std::string& reason, bool lease_expiry = false);
-  bool wait_or_stop(Millis duration);  // true if asked to stop
-  void set_status(SessionHealth health, const std::string& detail);
 
   const config::SessionSettings settings_;
   const std::string queue_;
-  FencingGate& gate_;
-  Clock& clock_;
   // Names this process, so `rabbitmqctl list_consumers` (and the management UI) shows which
   // instance holds the management queue.
   const std::string consumer_tag_;
   const Millis lease_;
+  SessionCore core_;
   TokenLeaseProtocol protocol_;  // session thread only
-  SessionListener* listener_ = nullptr;
   std::unique_ptr<amqp::RabbitConnection> connection_;
-  bool active_ = false;  // session thread only
   bool warned_not_quorum_ = false;  // session thread only
-
-  mutable Mutex mutex_;
-  std::condition_variable cv_;
-  SessionStatus status_ GUARDED_BY(mutex_);
-  bool stop_ GUARDED_BY(mutex_) = false;
-  bool yield_ GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 

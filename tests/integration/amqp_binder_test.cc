@@ -76,19 +76,15 @@ spring.cloud.stream:
   EXPECT_TRUE(drain_queue(broker.port(), "mid", 0).empty());
 }
 
-// The broker behind an amqp output stops and comes back: a message counts as stored only
-// when that broker settled it, so every message arrives at least once.
-TEST(AmqpBinder, OutputBrokerStoppedMidStreamLosesNothing) {
-  TempDir root("amqp-output-restart");
-  RabbitBroker source(root.path() / "source");
-  RabbitBroker target(root.path() / "target");
-  source.start();
-  start_with_amqp10(target);
+// One rabbit <-> amqp workflow (publish-async, 20 in flight) from queue "in" on `source` to
+// queue "out" on `target`; `target` stops for 2 s while it runs. Every one of the 400
+// messages must arrive at least once; the instance is stopped with SIGTERM at the end.
+void every_message_arrives_through_a_target_restart(RabbitBroker& source, RabbitBroker& target, bool amqp_input,
+                                                   const fs::path& dir) {
   declare_queue(source.port(), "in", false);
   declare_queue(target.port(), "out", false);
   constexpr int kMessages = 400;
   publish_messages(source.port(), "in", kMessages, "n");
-
   const int port = free_port();
   const std::string yaml = "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
 solace.connector:
@@ -96,13 +92,14 @@ solace.connector:
   workflows.0: {enabled: true, acknowledgment: {publish-async: true, back-pressure-threshold: 20}}
 spring.cloud.stream:
   binders:
-    a: )" + rabbit_binder(source.port()) + R"(
-    b: )" + amqp_binder(target.port()) + R"(
+    a: )" + (amqp_input ? amqp_binder(source.port()) : rabbit_binder(source.port())) + R"(
+    b: )" + (amqp_input ? rabbit_binder(target.port()) : amqp_binder(target.port())) + R"(
   bindings:
     input-0: {destination: in, binder: a, consumer: {back-off-initial-interval: 200, back-off-max-interval: 1000}}
-    output-0: {destination: out, binder: b}
+    output-0: {destination: )" + (amqp_input ? "\"\"" : "out") + R"(, binder: b}
+  rabbit.bindings.output-0.producer.routing-key: out
 )";
-  Instance instance(root.path(), yaml, port);
+  Instance instance(dir, yaml, port);
   ASSERT_TRUE(eventually([&] { return delivered(instance, 0) > 20; })) << instance.process().log();
   target.stop();
   std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -113,6 +110,19 @@ spring.cloud.stream:
   std::set<std::string> distinct;
   for (const auto& e : arrived) distinct.insert(e.body);
   EXPECT_EQ(distinct.size(), static_cast<size_t>(kMessages)) << "lost " << kMessages - static_cast<int>(distinct.size());
+  instance.process().signal(SIGTERM);
+  EXPECT_EQ(instance.process().wait_exit(std::chrono::seconds(20)), 0);
+}
+
+// The broker behind an amqp output stops and comes back: a message counts as stored only
+// when that broker settled it, so every message arrives at least once.
+TEST(AmqpBinder, OutputBrokerStoppedMidStreamLosesNothing) {
+  TempDir root("amqp-output-restart");
+  RabbitBroker source(root.path() / "source");
+  RabbitBroker target(root.path() / "target");
+  source.start();
+  start_with_amqp10(target);
+  every_message_arrives_through_a_target_restart(source, target, /*amqp_input=*/false, root.path());
 }
 
 // The output's broker goes away while the amqp input holds messages in flight: a message is
@@ -124,38 +134,7 @@ TEST(AmqpBinder, InputSettlesOnlyWhatTheOutputStored) {
   RabbitBroker target(root.path() / "target");
   start_with_amqp10(source);
   target.start();
-  declare_queue(source.port(), "in", false);
-  declare_queue(target.port(), "out", false);
-  constexpr int kMessages = 400;
-  publish_messages(source.port(), "in", kMessages, "k");
-
-  const int port = free_port();
-  const std::string yaml = "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
-solace.connector:
-  security.users: [{name: reader, password: reader-secret-pw}]
-  workflows.0: {enabled: true, acknowledgment: {publish-async: true, back-pressure-threshold: 20}}
-spring.cloud.stream:
-  binders:
-    a: )" + amqp_binder(source.port()) + R"(
-    b: )" + rabbit_binder(target.port()) + R"(
-  bindings:
-    input-0: {destination: in, binder: a, consumer: {back-off-initial-interval: 200, back-off-max-interval: 1000}}
-    output-0: {destination: "", binder: b}
-  rabbit.bindings.output-0.producer.routing-key: out
-)";
-  Instance instance(root.path(), yaml, port);
-  ASSERT_TRUE(eventually([&] { return delivered(instance, 0) > 20; })) << instance.process().log();
-  target.stop();  // the output fails: what the input holds goes back to its queue
-  std::this_thread::sleep_for(std::chrono::seconds(2));
-  target.start();
-  ASSERT_TRUE(eventually([&] { return delivered(instance, 0) >= kMessages; }, std::chrono::seconds(60)))
-      << instance.process().log();
-  const auto arrived = drain_queue(target.port(), "out", kMessages);
-  std::set<std::string> distinct;
-  for (const auto& e : arrived) distinct.insert(e.body);
-  EXPECT_EQ(distinct.size(), static_cast<size_t>(kMessages)) << "lost " << kMessages - static_cast<int>(distinct.size());
-  instance.process().signal(SIGTERM);
-  EXPECT_EQ(instance.process().wait_exit(std::chrono::seconds(20)), 0);
+  every_message_arrives_through_a_target_restart(source, target, /*amqp_input=*/true, root.path());
   EXPECT_TRUE(drain_queue(source.port(), "in", 0).empty());  // all settled at the source
 }
 
