@@ -106,7 +106,7 @@ TEST_F(ConfigIntegration, UnavailableBinderTypeIsAConfigurationError) {
                       "--spring.cloud.stream.bindings.input-1.destination=q",
                       "--spring.cloud.stream.bindings.output-1.destination=t"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("binder type 'solace' is not available in this build (available: file, mqtt, rabbit)"),
+  EXPECT_NE(r.output.find("binder type 'solace' is not available in this build (available: amqp, file, mqtt, rabbit)"),
             std::string::npos) << r.output;
 }
 
