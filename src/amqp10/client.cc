@@ -343,7 +343,6 @@ void Client::close_gracefully(Millis timeout) {
   }
   MutexLock lock(mutex_);
   cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return failure_.has_value(); });
-  closed_ = true;
 }
 
 }  // namespace mi::amqp10

@@ -94,11 +94,9 @@ class Client {
   bool opened_ GUARDED_BY(mutex_) = false;
   bool receiver_open_ GUARDED_BY(mutex_) = false;
   bool sender_open_ GUARDED_BY(mutex_) = false;
-  bool closed_ GUARDED_BY(mutex_) = false;
   std::deque<Received> received_ GUARDED_BY(mutex_);
   std::map<std::uint64_t, SendAnswer> answers_ GUARDED_BY(mutex_);
   std::uint64_t next_ticket_ GUARDED_BY(mutex_) = 1;
-  friend class Handler;
 };
 
 }  // namespace mi::amqp10

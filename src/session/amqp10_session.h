@@ -39,7 +39,6 @@ class Amqp10Session final : public ManagementSession {
 
  private:
   class Binding;  // one connection's Proton handler (amqp10_session.cc)
-  friend class Binding;
 
   // How one connection ended.
   struct Outcome {

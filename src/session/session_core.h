@@ -35,7 +35,6 @@ class SessionCore {
   // The session thread only.
   void set_listener(SessionListener& listener) { listener_ = &listener; }
   bool active() const { return active_; }
-  const std::string& queue() const { return queue_; }
   SteadyTime now() const { return clock_.now(); }
   // The lowest epoch a seed token may carry: the wall clock in Unix milliseconds.
   unsigned long long epoch_floor() const;
