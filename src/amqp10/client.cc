@@ -21,13 +21,6 @@
 namespace mi::amqp10 {
 namespace {
 
-std::string describe(const proton::error_condition& condition) {
-  if (!condition) return "no reason given";
-  std::string out = condition.name();
-  if (!condition.description().empty()) out += ": " + condition.description();
-  return out;
-}
-
 proton::binary ticket_tag(std::uint64_t ticket) {
   std::string bytes(sizeof ticket, '\0');
   std::memcpy(bytes.data(), &ticket, sizeof ticket);
@@ -112,17 +105,12 @@ class Client::Handler final : public proton::messaging_handler {
   void on_session_error(proton::session& s) override { fail("session: " + describe(s.error())); }
   void on_connection_error(proton::connection& c) override { fail(describe(c.error())); }
   void on_transport_error(proton::transport& t) override {
-    std::string what = describe(t.error());
     bool opened = false;
     {
       MutexLock lock(client_.mutex_);
       opened = client_.opened_;
     }
-    if (!opened && t.error().name() == "amqp:resource-limit-exceeded") {  // Proton's idle-timeout
-      what = "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused "
-             "login: check the user name and password)";
-    }
-    fail(what);
+    fail(describe_transport_error(t.error(), opened, "amqp.username and amqp.password"));
   }
   void on_transport_close(proton::transport&) override { fail("connection closed"); }
   void on_receiver_close(proton::receiver&) override { fail("the broker detached the receiver"); }
@@ -207,12 +195,11 @@ Client::Client(const Endpoint& endpoint, Millis timeout) : url_(endpoint.url()) 
     }
   });
   MutexLock lock(mutex_);
-  const bool done = cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return opened_ || failure_; });
+  cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return opened_ || failure_; });
   if (opened_) return;
   const std::string why = failure_ ? *failure_
                                    : "no AMQP 1.0 handshake within " + std::to_string(timeout.count()) +
                                          " ms (is it an AMQP 1.0 port?)";
-  (void)done;
   lock.unlock();
   container_->stop();
   thread_.join();
@@ -242,19 +229,20 @@ void Client::inject(std::function<void()> work) {
 void Client::open_receiver(const std::string& queue, int credit, Millis timeout) {
   const std::string address = queue_address(product_, queue);
   inject([this, address, credit] { handler_->open_receiver(address, credit); });
-  MutexLock lock(mutex_);
-  cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return receiver_open_ || failure_; });
-  throw_if_failed();
-  if (!receiver_open_) throw Amqp10Error(url_ + ": no answer to attaching a receiver to '" + address + "'");
+  await_attach(&Client::receiver_open_, "a receiver", address, timeout);
 }
 
 void Client::open_sender(const std::string& address_or_queue, Millis timeout) {
   const std::string address = queue_address(product_, address_or_queue);
   inject([this, address] { handler_->open_sender(address); });
+  await_attach(&Client::sender_open_, "a sender", address, timeout);
+}
+
+void Client::await_attach(bool Client::*attached, const char* link, const std::string& address, Millis timeout) {
   MutexLock lock(mutex_);
-  cv_.wait_for(lock.native(), timeout, [this]() REQUIRES(mutex_) { return sender_open_ || failure_; });
+  cv_.wait_for(lock.native(), timeout, [&]() REQUIRES(mutex_) { return this->*attached || failure_; });
   throw_if_failed();
-  if (!sender_open_) throw Amqp10Error(url_ + ": no answer to attaching a sender to '" + address + "'");
+  if (!(this->*attached)) throw Amqp10Error(url_ + ": no answer to attaching " + link + " to '" + address + "'");
 }
 
 std::optional<Received> Client::receive(Millis timeout) {

@@ -80,6 +80,8 @@ class Client {
   // Runs `work` on Proton's thread; throws Amqp10Error if the connection is gone.
   void inject(std::function<void()> work);
   void throw_if_failed() const REQUIRES(mutex_);
+  // Waits until Proton's thread set `attached` (the broker answered the attach) or failed.
+  void await_attach(bool Client::*attached, const char* link, const std::string& address, Millis timeout);
 
   const std::string url_;
   std::string product_;

@@ -30,6 +30,22 @@ proton::connection_options connection_options(const Endpoint& endpoint) {
   return options;
 }
 
+std::string describe(const proton::error_condition& condition) {
+  if (!condition) return "no reason given";
+  std::string out = condition.name();
+  if (!condition.description().empty()) out += ": " + condition.description();
+  return out;
+}
+
+std::string describe_transport_error(const proton::error_condition& condition, bool opened,
+                                     const std::string& credential_keys) {
+  if (!opened && condition.name() == "amqp:resource-limit-exceeded") {
+    return "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused login: "
+           "check " + credential_keys + ")";
+  }
+  return describe(condition);
+}
+
 std::string peer_product(const proton::connection& connection) {
   try {
     const auto properties = connection.properties();

@@ -4,6 +4,7 @@
 // the broker at hand, and a message body as text.
 #include <proton/connection.hpp>
 #include <proton/connection_options.hpp>
+#include <proton/error_condition.hpp>
 #include <proton/message.hpp>
 
 #include <optional>
@@ -48,6 +49,15 @@ std::string queue_address(const std::string& product, const std::string& queue);
 // which sets it from its own redelivered flag: elsewhere it means "may have been acquired
 // before", and it is also what a message without a header reads as.
 bool certainly_redelivered(const std::string& product, const proton::message& message);
+
+// An AMQP error condition for operators: "name: description".
+std::string describe(const proton::error_condition& condition);
+// A transport error, said the way that helps: before the broker's Open, Proton's idle-timeout
+// (amqp:resource-limit-exceeded) means that the login got no answer in time, which is what a
+// refused login looks like on RabbitMQ (it holds back its answer for 3 s, against guessing);
+// `credential_keys` names the keys to check.
+std::string describe_transport_error(const proton::error_condition& condition, bool opened,
+                                     const std::string& credential_keys);
 
 // The body of a message as bytes: an AMQP string or binary value, or the data section.
 // Anything else (a map, a list) is nullopt.

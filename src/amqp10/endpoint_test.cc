@@ -40,6 +40,17 @@ TEST(Amqp10Endpoint, ARedeliveryCountsOnlyWhenItIsCertain) {
   EXPECT_TRUE(certainly_redelivered("AnotherBroker", counted));
 }
 
+TEST(Amqp10Endpoint, AnIdleTimeoutBeforeTheOpenSaysToCheckTheCredentials) {
+  const proton::error_condition idle("amqp:resource-limit-exceeded", "local-idle-timeout expired");
+  EXPECT_EQ(describe_transport_error(idle, /*opened=*/false, "u and p"),
+            "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused login: "
+            "check u and p)");
+  // Once open, it is what it says: the broker went silent.
+  EXPECT_EQ(describe_transport_error(idle, /*opened=*/true, "u and p"),
+            "amqp:resource-limit-exceeded: local-idle-timeout expired");
+  EXPECT_EQ(describe(proton::error_condition()), "no reason given");
+}
+
 TEST(Amqp10Endpoint, TheUrlNeverCarriesCredentials) {
   Endpoint e;
   e.address = {"amqps", "broker", 5671, ""};

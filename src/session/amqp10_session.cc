@@ -28,13 +28,6 @@ constexpr int kCreditWindow = 100;  // a new active sees every token at once
 constexpr Millis kMaxPoll{50};      // how soon release() and yield() are noticed
 constexpr Millis kCloseGrace{1000};  // a graceful close that takes longer is cut
 
-std::string describe(const proton::error_condition& condition) {
-  if (!condition) return "no reason given";
-  std::string out = condition.name();
-  if (!condition.description().empty()) out += ": " + condition.description();
-  return out;
-}
-
 }  // namespace
 
 // One connection to one host, run by a Proton container on the session thread: opens the
@@ -148,25 +141,19 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
       link_failed(session.error(), "receive from");
       return;
     }
-    end_if("AMQP session ended by the broker: " + describe(session.error()));
+    end_if("AMQP session ended by the broker: " + amqp10::describe(session.error()));
   }
   void on_connection_error(proton::connection& connection) override {
-    end_if("connection closed by the broker: " + describe(connection.error()));
+    end_if("connection closed by the broker: " + amqp10::describe(connection.error()));
   }
   void on_connection_close(proton::connection&) override {
     if (!finished_) end_if(std::string("connection closed by the broker"));
     if (container_) container_->stop();
   }
   void on_transport_error(proton::transport& transport) override {
-    std::string what = describe(transport.error());
+    const std::string what =
+        amqp10::describe_transport_error(transport.error(), opened_, "client-username and client-password");
     if (!opened_) {
-      // Proton's idle-timeout: the standard condition, before the broker answered the login.
-      if (transport.error().name() == "amqp:resource-limit-exceeded") {
-        // RabbitMQ holds back its answer to a refused login (3 s, against guessing), and
-        // sends nothing meanwhile.
-        what = "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused "
-               "login: check client-username and client-password)";
-      }
       finish(Outcome::Kind::kConnectFailed, "cannot connect to " + endpoint_.url() + " over AMQP 1.0: " + what);
     } else {
       end_if("connection lost: " + what);
@@ -182,7 +169,9 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
     }
     if (container_) container_->stop();
   }
-  void on_error(const proton::error_condition& condition) override { end_if("AMQP 1.0 error: " + describe(condition)); }
+  void on_error(const proton::error_condition& condition) override {
+    end_if("AMQP 1.0 error: " + amqp10::describe(condition));
+  }
 
  private:
   Millis handshake_timeout() const { return std::max(Millis{5000}, session_.protocol_.lease()); }
@@ -221,11 +210,11 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
 
   void link_failed(const proton::error_condition& condition, const std::string& verb) {
     if (bound_) {
-      end_if("the broker closed the management queue's link: " + describe(condition));
+      end_if("the broker closed the management queue's link: " + amqp10::describe(condition));
       return;
     }
     std::string detail = "cannot " + verb + " management queue '" + session_.queue_ + "' at address '" + address_ +
-                         "': " + describe(condition);
+                         "': " + amqp10::describe(condition);
     if (condition.name() == "amqp:not-found") {
       detail += " (create it on the broker: an exclusive queue on the vendor's broker, or on RabbitMQ a quorum queue "
                 "with x-single-active-consumer: micro-integration --create-management-queue with "

@@ -97,8 +97,7 @@ spring.cloud.stream:
   bindings:
     input-0: {destination: in, binder: a, consumer: {back-off-initial-interval: 200, back-off-max-interval: 1000}}
     output-0: {destination: )" + (amqp_input ? "\"\"" : "out") + R"(, binder: b}
-  rabbit.bindings.output-0.producer.routing-key: out
-)";
+)" + (amqp_input ? "  rabbit.bindings.output-0.producer.routing-key: out\n" : "");
   Instance instance(dir, yaml, port);
   ASSERT_TRUE(eventually([&] { return delivered(instance, 0) > 20; })) << instance.process().log();
   target.stop();
