@@ -20,10 +20,15 @@ class Api : public ::testing::Test {
     dir = std::make_unique<TempDir>(::testing::UnitTest::GetInstance()->current_test_info()->name());
     const int port = free_port();
     instance = std::make_unique<Instance>(dir->path(), standalone_config(port), port);
-    // Workflow 0 opens its directories in its own thread; RECONNECTING until it has.
+    // Workflow 0 opens its directories in its own thread; RECONNECTING until it has. Health
+    // is UP once it runs, but the leader says active only after every enabled workflow has
+    // started, a moment later; the tests start from an active instance.
     ASSERT_TRUE(eventually([&] {
-      auto res = instance->anonymous_client().Get("/actuator/health");
-      return res && json::parse(res->body)["status"] == "UP";
+      auto res = instance->client().Get("/actuator/health");
+      if (!res) return false;
+      const json health = json::parse(res->body);
+      return health["status"] == "UP" &&
+             health["components"]["leaderElection"]["details"]["state"] == "active";
     }));
   }
   void TearDown() override {
