@@ -43,6 +43,9 @@ std::string describe_transport_error(const proton::error_condition& condition, b
     return "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused login: "
            "check " + credential_keys + ")";
   }
+  if (!opened && condition.name() == "amqp:unauthorized-access") {
+    return describe(condition) + " (check " + credential_keys + ")";
+  }
   return describe(condition);
 }
 

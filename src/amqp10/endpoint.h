@@ -55,7 +55,8 @@ std::string describe(const proton::error_condition& condition);
 // A transport error, said the way that helps: before the broker's Open, Proton's idle-timeout
 // (amqp:resource-limit-exceeded) means that the login got no answer in time, which is what a
 // refused login looks like on RabbitMQ (it holds back its answer for 3 s, against guessing);
-// `credential_keys` names the keys to check.
+// a login refused in time (amqp:unauthorized-access) says the same. `credential_keys` names
+// the keys to check.
 std::string describe_transport_error(const proton::error_condition& condition, bool opened,
                                      const std::string& credential_keys);
 

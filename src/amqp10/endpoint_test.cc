@@ -40,7 +40,10 @@ TEST(Amqp10Endpoint, ARedeliveryCountsOnlyWhenItIsCertain) {
   EXPECT_TRUE(certainly_redelivered("AnotherBroker", counted));
 }
 
-TEST(Amqp10Endpoint, AnIdleTimeoutBeforeTheOpenSaysToCheckTheCredentials) {
+TEST(Amqp10Endpoint, ALoginRefusedOrUnansweredSaysToCheckTheCredentials) {
+  const proton::error_condition refused("amqp:unauthorized-access", "Authentication failed [mech=PLAIN]");
+  EXPECT_EQ(describe_transport_error(refused, /*opened=*/false, "u and p"),
+            "amqp:unauthorized-access: Authentication failed [mech=PLAIN] (check u and p)");
   const proton::error_condition idle("amqp:resource-limit-exceeded", "local-idle-timeout expired");
   EXPECT_EQ(describe_transport_error(idle, /*opened=*/false, "u and p"),
             "no answer to the login within the idle-timeout (a broker may hold back its answer to a refused login: "

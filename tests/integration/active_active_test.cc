@@ -204,7 +204,10 @@ TEST(ActiveActive, ThreeInstancesShareAFileSpoolEachFileOnceAndAKilledInstancesC
   const Tally after = tally(drain_queue(rabbit.port(), "files", kFiles));
   EXPECT_EQ(after.distinct, static_cast<std::size_t>(kFiles)) << group.logs();
   EXPECT_LE(after.duplicates(), 1u) << "one message in flight (the default window) at the kill";
-  EXPECT_EQ(files_in(spool), 0u) << "the spool and every claim directory are empty";
+  // A claim of the killed instance whose message was already sent goes back to the spool
+  // only when another instance next looks for abandoned claims (every 2 s), and is then
+  // sent again.
+  EXPECT_TRUE(eventually([&] { return files_in(spool) == 0u; })) << "the spool and every claim directory are empty";
   std::printf("file spool, kill -9 of 1 of 3 instances mid-stream: %d files, lost %d, duplicates %zu\n", kFiles,
               kFiles - static_cast<int>(after.distinct), after.duplicates());
 }
@@ -328,7 +331,11 @@ TEST(ActiveActive, TwoInstancesMovingOneSpoolIntoOneDirectoryWriteEachFileOnceWi
     ASSERT_TRUE(fs::exists(out / name)) << name;
     ASSERT_TRUE(fs::exists(out / (name + ".headers.json"))) << name;
   }
-  EXPECT_EQ(files_in(spool), 0u);
+  // The last claims are removed, and the counts moved, after the output file appeared.
+  EXPECT_TRUE(eventually([&] {
+    const auto shares = group.shares();
+    return files_in(spool) == 0u && shares.at("a") + shares.at("b") == kFiles;
+  })) << files_in(spool) << " files left in the spool";
   const auto shares = group.shares();
   EXPECT_EQ(shares.at("a") + shares.at("b"), kFiles) << describe(shares) << ": a file was delivered twice";
   expect_each_took_a_share(shares, kFiles);
