@@ -25,11 +25,6 @@ nlohmann::json workflow_json(Instance& i, int id) {
   return res && res->status == 200 ? nlohmann::json::parse(res->body) : nlohmann::json::object();
 }
 
-int delivered_by(Instance& i) {
-  const auto w = workflow_json(i, 0);
-  return w.contains("messages") ? w["messages"]["delivered"].get<int>() : -1;
-}
-
 bool input_open(Instance& i) {
   const auto w = workflow_json(i, 0);
   return w.value("state", "") == "running" && !w.contains("connection");
@@ -63,7 +58,7 @@ class Group {
   // Shares of the delivered messages, "a=310 b=290", for the log and the assertions.
   std::map<std::string, int> shares() {
     std::map<std::string, int> out;
-    for (auto& [name, i] : instances_) out[name] = delivered_by(*i);
+    for (auto& [name, i] : instances_) out[name] = i->delivered();
     return out;
   }
   std::string logs() {
@@ -160,7 +155,7 @@ TEST(ActiveActive, ThreeInstancesShareARabbitQueueAsCompetingConsumersEachWithIt
 
   // kill -9 of one instance mid-stream: the broker requeues what it had not acknowledged.
   std::thread producer([&] { publish_messages(rabbit.port(), "work", kMessages, "k"); });
-  ASSERT_TRUE(eventually([&] { return delivered_by(group["b"]) > shares.at("b") + 100; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(eventually([&] { return group["b"].delivered() > shares.at("b") + 100; }, std::chrono::seconds(30)));
   group.kill("b");
   producer.join();
   const Tally killed = tally(drain_queue(rabbit.port(), "done", kMessages));
@@ -198,7 +193,7 @@ TEST(ActiveActive, ThreeInstancesShareAFileSpoolEachFileOnceAndAKilledInstancesC
   // kill -9 of one instance while files flow: what it had claimed goes back to the spool
   // (its lock died with it) and the others deliver it.
   std::thread writer([&] { drop_files(spool, "g", kFiles); });
-  ASSERT_TRUE(eventually([&] { return delivered_by(group["a"]) > shares.at("a") + 30; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(eventually([&] { return group["a"].delivered() > shares.at("a") + 30; }, std::chrono::seconds(30)));
   group.kill("a");
   writer.join();
   const Tally after = tally(drain_queue(rabbit.port(), "files", kFiles));
@@ -293,7 +288,7 @@ TEST(ActiveActive, TwoInstancesShareAnMqttTopicThroughASharedSubscriptionAndLose
   // kill -9 of b mid-stream: Mosquitto keeps b's share in b's session until an instance of that
   // name comes back; restarted, b resumes the session and delivers it.
   std::thread producer([&] { publish("k", kMessages); });
-  ASSERT_TRUE(eventually([&] { return delivered_by(group["b"]) > shares.at("b") + 50; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(eventually([&] { return group["b"].delivered() > shares.at("b") + 50; }, std::chrono::seconds(30)));
   group.kill("b");
   producer.join();
   group.start("b");
@@ -334,7 +329,7 @@ TEST(ActiveActive, TwoInstancesMovingOneSpoolIntoOneDirectoryWriteEachFileOnceWi
   // The last claims are removed, and the counts moved, after the output file appeared.
   EXPECT_TRUE(eventually([&] {
     const auto shares = group.shares();
-    return files_in(spool) == 0u && shares.at("a") + shares.at("b") == kFiles;
+    return files_in(spool) == 0u && shares.at("a") + shares.at("b") >= kFiles;
   })) << files_in(spool) << " files left in the spool";
   const auto shares = group.shares();
   EXPECT_EQ(shares.at("a") + shares.at("b"), kFiles) << describe(shares) << ": a file was delivered twice";

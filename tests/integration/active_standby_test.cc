@@ -118,10 +118,6 @@ class ActiveStandby : public ::testing::Test {
     eventually([&] { return (a = active()).size() == 1; }, timeout);
     return a;
   }
-  static unsigned long long delivered(Instance& i) {
-    const json j = get(i, "/actuator/workflows/0");
-    return j.is_object() ? j["messages"]["delivered"].get<unsigned long long>() : 0;
-  }
 
   std::unique_ptr<TempDir> root;
   std::unique_ptr<RabbitBroker> broker;
@@ -219,12 +215,12 @@ TEST_P(ActiveStandbyOverEitherProtocol, ProcessFrozenLongerThanItsLeaseStepsDown
   ASSERT_EQ(wait_for_one_active(), std::vector<size_t>{0});
   Instance& b = add_instance(broker->url(), "mgmt");
   Feeder feeder(shared() / "inbox");
-  ASSERT_TRUE(eventually([&] { return delivered(a) > 5; }));
+  ASSERT_TRUE(eventually([&] { return a.delivered() > 5; }));
 
   a.process().signal(SIGSTOP);
   const long long frozen_at = now_ms();
   ASSERT_TRUE(eventually([&] { return state(b) == "active"; }, std::chrono::seconds(15)));
-  ASSERT_TRUE(eventually([&] { return delivered(b) > 3; }));
+  ASSERT_TRUE(eventually([&] { return b.delivered() > 3; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   a.process().signal(SIGCONT);
   ASSERT_TRUE(eventually([&] { return state(a) == "standby"; }));
@@ -443,7 +439,7 @@ TEST_F(ActiveStandby, PublishStuckInACutLinkNeverArrivesAfterTheNextTermsMessage
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
-  ASSERT_TRUE(eventually([&] { return delivered(a) > 50; }));
+  ASSERT_TRUE(eventually([&] { return a.delivered() > 50; }));
   // Pause A until nothing is in flight, cut its link, resume: A publishes what its input
   // holds into the cut link while its lease still runs (a publish whose confirm alone is
   // cut off arrived in time and would prove nothing).
@@ -458,7 +454,7 @@ TEST_F(ActiveStandby, PublishStuckInACutLinkNeverArrivesAfterTheNextTermsMessage
   const long long cut_at = now_ms();
   ASSERT_TRUE(set_workflow_state("RESUMED"));
   EXPECT_TRUE(eventually([&] { return state(b) == "active"; }, std::chrono::seconds(20)));
-  EXPECT_TRUE(eventually([&] { return delivered(b) > 50; }));
+  EXPECT_TRUE(eventually([&] { return b.delivered() > 50; }));
   link.heal();
   std::this_thread::sleep_for(std::chrono::seconds(2));  // whatever the link held arrives now
   stop = true;

@@ -21,13 +21,6 @@ std::string rabbit_binder(int port) {
   return "{type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: " + std::to_string(port) + "}}}";
 }
 
-int delivered(Instance& instance, int workflow) {
-  auto res = instance.client().Get("/actuator/workflows/" + std::to_string(workflow));
-  if (!res) return -1;
-  const auto j = nlohmann::json::parse(res->body, nullptr, false);
-  return j.is_object() ? j["messages"]["delivered"].get<int>() : -1;
-}
-
 void start_with_amqp10(RabbitBroker& broker) {
   broker.set_plugins("[rabbitmq_amqp1_0]");
   broker.start();
@@ -99,11 +92,11 @@ spring.cloud.stream:
     output-0: {destination: )" + (amqp_input ? "\"\"" : "out") + R"(, binder: b}
 )" + (amqp_input ? "  rabbit.bindings.output-0.producer.routing-key: out\n" : "");
   Instance instance(dir, yaml, port);
-  ASSERT_TRUE(eventually([&] { return delivered(instance, 0) > 20; })) << instance.process().log();
+  ASSERT_TRUE(eventually([&] { return instance.delivered() > 20; })) << instance.process().log();
   target.stop();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   target.start();
-  ASSERT_TRUE(eventually([&] { return delivered(instance, 0) >= kMessages; }, std::chrono::seconds(60)))
+  ASSERT_TRUE(eventually([&] { return instance.delivered() >= kMessages; }, std::chrono::seconds(60)))
       << instance.process().log();
   const auto arrived = drain_queue(target.port(), "out", kMessages);
   std::set<std::string> distinct;

@@ -40,10 +40,6 @@ class Api : public ::testing::Test {
     write_file(inbox() / ("." + name), payload);
     fs::rename(inbox() / ("." + name), inbox() / name);
   }
-  int delivered() {
-    auto res = instance->client().Get("/actuator/workflows/0");
-    return res ? json::parse(res->body)["messages"]["delivered"].get<int>() : -1;
-  }
   json post_state(const std::string& state, int expected_status) {
     auto res = instance->client(kAdminUser, kAdminPassword)
                    .Post("/actuator/workflows/0", "{\"state\":\"" + state + "\"}", "application/json");
@@ -72,7 +68,7 @@ TEST_F(Api, FileWorkflowMovesPayloadByteForByte) {
   EXPECT_EQ(read_file(outbox() / "order-1.bin"), payload);
   EXPECT_TRUE(eventually([&] { return !fs::exists(inbox() / "order-1.bin"); }));
   // The count moves after the input's directory is synced, a moment after the unlink.
-  EXPECT_TRUE(eventually([&] { return delivered() == 1; })) << delivered();
+  EXPECT_TRUE(eventually([&] { return instance->delivered() == 1; })) << instance->delivered();
 }
 
 TEST_F(Api, AdminStopsAndStartsAWorkflowThroughPost) {
@@ -176,7 +172,7 @@ TEST_F(Api, IdleClientsDoNotBlockOthers) {
 TEST_F(Api, PrometheusOutputPassesPromtool) {
   drop("m1", "1");
   // The output file appears before the directories are synced and the count moves.
-  ASSERT_TRUE(eventually([&] { return delivered() == 1; })) << delivered();
+  ASSERT_TRUE(eventually([&] { return instance->delivered() == 1; })) << instance->delivered();
   auto res = instance->client().Get("/actuator/prometheus");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200);

@@ -1,5 +1,7 @@
 #include "instance.h"
 
+#include <nlohmann/json.hpp>
+
 #include <stdexcept>
 #include <thread>
 
@@ -55,6 +57,13 @@ httplib::Client Instance::client(const char* user, const char* password) const {
   c.set_basic_auth(user, password);
   c.set_read_timeout(10, 0);
   return c;
+}
+
+int Instance::delivered(int workflow) const {
+  auto res = client().Get("/actuator/workflows/" + std::to_string(workflow));
+  if (!res || res->status != 200) return -1;
+  const auto j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  return j.contains("messages") ? j["messages"]["delivered"].get<int>() : -1;
 }
 
 httplib::Client Instance::anonymous_client() const {

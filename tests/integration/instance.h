@@ -28,6 +28,8 @@ class Instance {
 
   httplib::Client client(const char* user = kReaderUser, const char* password = kReaderPassword) const;
   httplib::Client anonymous_client() const;
+  // Workflow `workflow`'s delivered count from /actuator/workflows/N; -1 if it gives none.
+  int delivered(int workflow = 0) const;
   Process& process() { return *process_; }
   const std::filesystem::path& dir() const { return dir_; }
   int port() const { return port_; }

@@ -149,17 +149,13 @@ spring.cloud.stream:
   rabbit.bindings.output-0.producer.routing-key: out
 )";
   Instance instance(root.path(), yaml, port);
-  auto delivered = [&] {
-    auto res = instance.client().Get("/actuator/workflows/0");
-    return res ? nlohmann::json::parse(res->body)["messages"]["delivered"].get<int>() : -1;
-  };
-  ASSERT_TRUE(eventually([&] { return delivered() > 20; })) << instance.process().log();
+  ASSERT_TRUE(eventually([&] { return instance.delivered() > 20; })) << instance.process().log();
   target.stop();
-  const int at_stop = delivered();
+  const int at_stop = instance.delivered();
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_LT(delivered(), at_stop + 2);  // at most the message in hand got through
+  EXPECT_LT(instance.delivered(), at_stop + 2);  // at most the message in hand got through
   target.start();
-  ASSERT_TRUE(eventually([&] { return delivered() >= kMessages; }, std::chrono::seconds(60))) << instance.process().log();
+  ASSERT_TRUE(eventually([&] { return instance.delivered() >= kMessages; }, std::chrono::seconds(60))) << instance.process().log();
 
   // Everything published before the stop is in the target queue at least once.
   const auto arrived = drain_queue(target.port(), "out", kMessages);
@@ -208,10 +204,6 @@ spring.cloud.stream:
   rabbit.bindings.output-0.producer.routing-key: out
 )", port));
   }
-  auto delivered = [&](Instance& i) {
-    auto res = i.client().Get("/actuator/workflows/0");
-    return res ? nlohmann::json::parse(res->body)["messages"]["delivered"].get<int>() : 0;
-  };
   auto is_active = [&](Instance& i) {
     auto res = i.client().Get("/actuator/leaderelection");
     return res && res->body.find("\"active\"") != std::string::npos;
@@ -219,7 +211,7 @@ spring.cloud.stream:
   size_t active = 2;
   ASSERT_TRUE(eventually([&] {
     for (size_t i = 0; i < 2; ++i)
-      if (is_active(*instances[i]) && delivered(*instances[i]) > 200) active = i;
+      if (is_active(*instances[i]) && instances[i]->delivered() > 200) active = i;
     return active < 2;
   }, std::chrono::seconds(30)));
   instances[active]->process().signal(SIGKILL);  // mid-stream
