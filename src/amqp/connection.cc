@@ -6,6 +6,7 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <regex>
 #include <vector>
@@ -204,8 +205,16 @@ bool RabbitConnection::check_single_active_consumer(const std::string& queue) {
         e.value.kind = AMQP_FIELD_KIND_UTF8;
         e.value.value.bytes = amqp_cstring_bytes(keep.back().c_str());
       } else {
+        // The value came from the broker's reply text: a number that does not parse is the
+        // broker's error, reported as one (std::stoll would throw past every handler).
+        std::int64_t number = 0;
+        const auto [end, error] = std::from_chars(arg.value.data(), arg.value.data() + arg.value.size(), number);
+        if (error != std::errc() || end != arg.value.data() + arg.value.size()) {
+          throw RabbitError(0, "check queue '" + queue + "': the broker reported argument " + key +
+                            " as a number that is not one ('" + arg.value.substr(0, 64) + "')");
+        }
         e.value.kind = AMQP_FIELD_KIND_I64;
-        e.value.value.i64 = std::stoll(arg.value);
+        e.value.value.i64 = number;
       }
       entries.push_back(e);
     }

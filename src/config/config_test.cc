@@ -146,6 +146,24 @@ TEST(Config, AliasExpansionIsBoundedInValuesAndDepth) {
   }
 }
 
+// The bound is per file: 30 documents of 1,000 expanded values each are 30,000 values in
+// all, which one document of that size could not bring in either.
+TEST(Config, AliasExpansionIsBoundedAcrossTheDocumentsOfAFile) {
+  std::string many;
+  for (int doc = 0; doc < 30; ++doc) {
+    many += "---\nb0: &b0 [x, x, x, x, x, x, x, x, x, x]\n";
+    many += "b1: &b1 [*b0, *b0, *b0, *b0, *b0, *b0, *b0, *b0, *b0, *b0]\n";
+    many += "d" + std::to_string(doc) + ": [*b1, *b1, *b1, *b1, *b1, *b1, *b1, *b1, *b1, *b1]\n";
+  }
+  PropertySet set;
+  Problems problems;
+  load_yaml_text(many, "many.yml", kFileRank, set, problems);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems.back().message.find("too large once its aliases are expanded"), std::string::npos)
+      << problems.back().message;
+  EXPECT_LE(set.entries().size(), 10'000u);
+}
+
 TEST(Config, AListOrMapWhereAScalarBelongsIsAnErrorAndItsSecretIsMasked) {
   const Config c = from_yaml("solace.connector.management.session.client-password: [pw-in-a-list]\nserver.port: {a: 1}\n");
   const Problems problems = c.validate();

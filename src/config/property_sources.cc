@@ -49,7 +49,7 @@ void flatten_yaml(const YAML::Node& node, const std::string& prefix, const std::
   if (++budget.nodes > FlattenBudget::kMaxNodes || depth > FlattenBudget::kMaxDepth) {
     budget.exceeded = true;
     problems.push_back({ConfigProblem::Severity::kError, "", where,
-                        "the document is too large once its aliases are expanded (more than " +
+                        "the file is too large once its aliases are expanded (more than " +
                             std::to_string(FlattenBudget::kMaxNodes) + " values or " +
                             std::to_string(FlattenBudget::kMaxDepth) + " levels)"});
     return;
@@ -182,6 +182,7 @@ void load_yaml_text(const std::string& text, const std::string& origin_name, int
                           "invalid YAML: unexpected text where a document should start (a stray ',' or ']'?)"});
       return;
     }
+    FlattenBudget budget;  // for the whole file: many documents share one bound
     for (const auto& doc : YAML::LoadAll(text)) {
       if (doc.IsNull()) continue;
       if (!doc.IsMap()) {
@@ -190,7 +191,6 @@ void load_yaml_text(const std::string& text, const std::string& origin_name, int
                             "the document must be a mapping of keys to values"});
         continue;
       }
-      FlattenBudget budget;
       flatten_yaml(doc, "", origin_name, rank, out, problems, budget);
     }
   } catch (const YAML::Exception& e) {

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <optional>
 
+#include "common/bounded_json.h"
 #include "common/logging.h"
 
 namespace mi::management {
@@ -221,8 +222,8 @@ HttpResponse ManagementApi::logger_command(const HttpRequest& request, const std
   const std::string& path = request.path;
   nlohmann::json body;
   try {
-    body = nlohmann::json::parse(request.body);
-  } catch (const nlohmann::json::exception&) {
+    body = parse_bounded_json(request.body);
+  } catch (const std::exception&) {  // malformed, or nested deeper than kMaxJsonDepth
     return error(400, "body must be JSON: {\"configuredLevel\":\"DEBUG\"}", path);
   }
   if (!body.is_object() || !body.contains("configuredLevel") ||
@@ -251,8 +252,8 @@ HttpResponse ManagementApi::leader_command(const HttpRequest& request) const {
   const std::string& path = request.path;
   nlohmann::json body;
   try {
-    body = nlohmann::json::parse(request.body);
-  } catch (const nlohmann::json::exception&) {
+    body = parse_bounded_json(request.body);
+  } catch (const std::exception&) {  // malformed, or nested deeper than kMaxJsonDepth
     return error(400, "body must be JSON: {\"action\":\"YIELD\"}", path);
   }
   if (!body.is_object() || !body.contains("action") || !body["action"].is_string() ||
@@ -272,8 +273,8 @@ HttpResponse ManagementApi::workflow_command(const HttpRequest& request, int id)
   static const char* kAllowed = "STARTED, STOPPED, PAUSED, RESUMED";
   nlohmann::json body;
   try {
-    body = nlohmann::json::parse(request.body);
-  } catch (const nlohmann::json::exception&) {
+    body = parse_bounded_json(request.body);
+  } catch (const std::exception&) {  // malformed, or nested deeper than kMaxJsonDepth
     return error(400, std::string("body must be JSON such as {\"state\":\"STOPPED\"}; state is one of ") +
                           kAllowed, path);
   }
