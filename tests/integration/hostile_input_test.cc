@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -146,6 +147,85 @@ TEST_F(HostileFiles, Row6AFileOverTheSizeLimitIsSetAsideWithoutReadingIt) {
   // Reading it would take over 1 GiB; the service with sanitizers is ~120 MiB.
   EXPECT_LT(peak_resident_mib(instance->process().pid()), 400);
   EXPECT_EQ(count_of(instance->process().log(), "huge is larger than the limit of 16777216 bytes; moved to"), 1);
+}
+
+// Spool: producers writing in place (create, write, close), as the quick start's
+// `echo hello > inbox/hello.txt` does, pausing between the steps. Each file arrives whole: the
+// input takes a file only once no process has it open for writing. Before, one in 20 to one in
+// 3 such files arrived empty and its content was lost.
+TEST_F(HostileFiles, FilesWrittenInPlaceArriveWholeNoneEmptyNoneLost) {
+  start();
+  constexpr int kRounds = 4, kFilesPerRound = 100;
+  std::mt19937 random(11);
+  std::uniform_int_distribution<int> pause_us(0, 3000);
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kFilesPerRound; ++i) {
+      const std::string name = "r" + std::to_string(round) + "-" + std::to_string(i);
+      const int fd = ::open((inbox() / name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      ASSERT_GE(fd, 0);
+      std::this_thread::sleep_for(std::chrono::microseconds(pause_us(random)));
+      const std::string first = name + ":begin;";
+      ASSERT_EQ(::write(fd, first.data(), first.size()), static_cast<ssize_t>(first.size()));
+      std::this_thread::sleep_for(std::chrono::microseconds(pause_us(random)));
+      ASSERT_EQ(::write(fd, "end", 3), 3);
+      ::close(fd);
+    }
+  }
+  constexpr int kFiles = kRounds * kFilesPerRound;
+  ASSERT_TRUE(eventually([&] { return instance->delivered() == kFiles; }, std::chrono::seconds(60)))
+      << "delivered " << instance->delivered();
+  int empty = 0, wrong = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < kFilesPerRound; ++i) {
+      const std::string name = "r" + std::to_string(round) + "-" + std::to_string(i);
+      const std::string content = fs::exists(outbox() / name) ? read_file(outbox() / name) : "(missing)";
+      if (content.empty()) ++empty;
+      if (content != name + ":begin;end") ++wrong;
+    }
+  }
+  EXPECT_EQ(empty, 0);
+  EXPECT_EQ(wrong, 0);
+  EXPECT_TRUE(eventually([&] {
+    for (const auto& e : fs::directory_iterator(inbox())) {
+      if (e.path().filename().string()[0] != '.') return false;
+    }
+    return true;
+  }));
+}
+
+// Spool: a writer that keeps its file open for two seconds between two writes. Before, the
+// output got the first part and the spool file was removed while the writer still wrote to it.
+TEST_F(HostileFiles, AFileHeldOpenBetweenWritesIsTakenOnlyOnceItsWriterClosedIt) {
+  start();
+  const int fd = ::open((inbox() / "report").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "part one;", 9), 9);
+  drop_marker_and_wait();  // the input is running and has looked at the spool since
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_FALSE(fs::exists(outbox() / "report")) << "taken while still open for writing";
+  EXPECT_EQ(read_file(inbox() / "report"), "part one;");
+  ASSERT_EQ(::write(fd, " part two", 9), 9);
+  ::close(fd);
+  ASSERT_TRUE(eventually([&] { return instance->delivered() == 2; }));
+  EXPECT_EQ(read_file(outbox() / "report"), "part one; part two");
+  EXPECT_FALSE(fs::exists(inbox() / "report"));
+}
+
+// Spool: a 400 KB sidecar of 200,000 nested arrays. Before, the service died with SIGSEGV
+// (the nesting overflowed a worker's stack) and again at every restart, since the file stayed.
+TEST_F(HostileFiles, ASidecarNestedTwoHundredThousandLevelsDeepIsSetAsideAndTheServiceRuns) {
+  start();
+  write_file(dir->path() / "deep.headers.json", std::string(200'000, '[') + std::string(200'000, ']'));
+  write_file(dir->path() / "deep", "payload");
+  fs::rename(dir->path() / "deep.headers.json", inbox() / "deep.headers.json");
+  fs::rename(dir->path() / "deep", inbox() / "deep");
+  drop_marker_and_wait();
+  ASSERT_TRUE(eventually([&] { return fs::exists(inbox() / ".rejected" / "deep"); }));
+  EXPECT_EQ(read_file(inbox() / ".rejected" / "deep"), "payload");
+  EXPECT_TRUE(fs::exists(inbox() / ".rejected" / "deep.headers.json"));
+  EXPECT_FALSE(fs::exists(outbox() / "deep"));
+  EXPECT_FALSE(instance->process().wait_exit(std::chrono::milliseconds(0)).has_value()) << "the service died";
+  EXPECT_EQ(count_of(instance->process().log(), "deep is a file whose headers (deep.headers.json) nest deeper than 64 levels; moved to"), 1);
 }
 
 // A raw TCP connection to the instance, for what no well-behaved client sends.

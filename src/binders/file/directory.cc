@@ -4,8 +4,12 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <csignal>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -71,14 +75,8 @@ std::vector<Directory::Entry> Directory::list() const {
   while (const dirent* d = ::readdir(dir)) {
     const std::string name = d->d_name;
     if (name == "." || name == "..") continue;
-    struct stat st {};
-    if (::fstatat(fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone meanwhile
     Entry e;
-    e.name = name;
-    e.type = st.st_mode & S_IFMT;
-    e.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-    e.inode = st.st_ino;
-    e.size = st.st_size;
+    if (!stat(name, e)) continue;  // gone meanwhile
     entries.push_back(std::move(e));
   }
   ::closedir(dir);
@@ -123,7 +121,63 @@ Directory::ReadResult Directory::read(const std::string& name, std::size_t max_b
     if (out.size() + static_cast<std::size_t>(n) > max_bytes) return too_large();
     out.append(buf, static_cast<std::size_t>(n));
   }
-  return {ReadStatus::kOk, ""};
+  ReadResult done{ReadStatus::kOk, ""};
+  if (::fstat(fd, &st) == 0) {
+    done.inode = st.st_ino;
+    done.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    done.size = st.st_size;
+  }
+  return done;
+}
+
+Directory::Writers Directory::writers(const std::string& name, std::string* why) const {
+  // A writer that opens the file while the lease is held breaks it, and the kernel signals
+  // the holder with SIGIO, whose default action ends the process. Nothing here uses SIGIO.
+  static const bool sigio_ignored = [] {
+    struct sigaction current {};
+    if (::sigaction(SIGIO, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGIO, SIG_IGN);
+    return true;
+  }();
+  (void)sigio_ignored;
+  const int fd = ::openat(fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Writers::kGone;
+    if (errno == ELOOP) return Writers::kNotRegular;
+    return Writers::kNone;  // what cannot be opened cannot be read either: read() reports it
+  }
+  FdCloser closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return Writers::kNotRegular;
+  if (::fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+    ::fcntl(fd, F_SETLEASE, F_UNLCK);
+    return Writers::kNone;
+  }
+  if (errno == EAGAIN) return Writers::kWriting;
+  if (why) *why = std::string("no read lease (") + std::strerror(errno) + ")";
+  return Writers::kUnknown;
+}
+
+bool Directory::stat(const std::string& name, Entry& out) const {
+  struct stat st {};
+  if (::fstatat(fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  out.name = name;
+  out.type = st.st_mode & S_IFMT;
+  out.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  out.inode = st.st_ino;
+  out.size = st.st_size;
+  return true;
+}
+
+bool Directory::on_network_file_system() const {
+  // statfs(2) f_type values: NFS, SMB, CIFS, SMB2, FUSE (sshfs...), Ceph, 9P, AFS, OCFS2,
+  // GFS2, Lustre.
+  static constexpr std::array<unsigned long, 11> kNetworkTypes = {
+      0x6969, 0x517B, 0xFF534D42, 0xFE534D42, 0x65735546, 0x00C36400, 0x01021997, 0x5346414F, 0x7461636F,
+      0x01161970, 0x0BD00BD0};
+  struct statfs fs {};
+  if (::fstatfs(fd_, &fs) != 0) return false;
+  const auto type = static_cast<unsigned long>(fs.f_type);
+  return std::find(kNetworkTypes.begin(), kNetworkTypes.end(), type) != kNetworkTypes.end();
 }
 
 void Directory::write_durably(const std::string& name, const std::string& data, const FencingGate* fence) const {

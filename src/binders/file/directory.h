@@ -52,10 +52,36 @@ class Directory {
   struct ReadResult {
     ReadStatus status = ReadStatus::kOk;
     std::string reason;  // for the log when not kOk
+    // With kOk: the file as it was when the read ended, to tell later whether it has changed.
+    ino_t inode = 0;
+    std::int64_t mtime_ns = 0;
+    off_t size = 0;
   };
   // Reads the regular file `name` whole, at most max_bytes of it. A FIFO is never waited on.
   // Throws BindingError for errors of the process rather than of the file (out of descriptors).
   ReadResult read(const std::string& name, std::size_t max_bytes, std::string& out) const;
+
+  enum class Writers {
+    kNone,       // no process has it open for writing
+    kWriting,    // some process has it open for writing
+    kUnknown,    // the kernel would not say (see below)
+    kGone,       // no longer here
+    kNotRegular,
+  };
+  // Whether a process has the regular file `name` open for writing, as the kernel knows it: a
+  // read lease (fcntl F_SETLEASE F_RDLCK) is refused with EAGAIN while any descriptor of the
+  // file is open for writing; taken, it is given back at once. kUnknown where leases cannot be
+  // taken: a file of another owner without CAP_LEASE (EACCES), a file system without leases.
+  // A lease sees only writers on this host: on a network file system use the quiet period.
+  // `why` gets the reason for kUnknown.
+  Writers writers(const std::string& name, std::string* why = nullptr) const;
+
+  // The entry `name` as lstat sees it now; false if it is gone.
+  bool stat(const std::string& name, Entry& out) const;
+
+  // True when the directory lies on a network or FUSE file system (NFS, SMB/CIFS, FUSE...),
+  // where writers on other hosts hold no lease on this one.
+  bool on_network_file_system() const;
 
   // Makes `name` hold `data`, either completely or not at all, even after a crash: written to
   // a hidden temporary file created afresh (O_EXCL, no link followed), fsynced, then renamed

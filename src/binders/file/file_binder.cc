@@ -18,6 +18,7 @@
 
 #include "binders/file/directory.h"
 #include "binders/file/spool_claims.h"
+#include "common/bounded_json.h"
 #include "common/logging.h"
 #include "config/key_table.h"
 
@@ -34,6 +35,7 @@ constexpr std::size_t kMaxHeadersBytes = 1024 * 1024;
 constexpr std::string_view kRejectedDirectory = ".rejected";
 // How often an input sharing its spool looks for claims of instances that are gone.
 constexpr auto kClaimRecoveryInterval = std::chrono::seconds(2);
+constexpr Millis kDefaultQuietPeriod{1000};
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -69,10 +71,32 @@ struct SkippedFile {
   }
 };
 
+// A spool file whose writer cannot be asked (consumer.ready-check): taken once it has looked
+// the same for the quiet period.
+struct QuietWatch {
+  ino_t inode;
+  std::int64_t mtime_ns;
+  off_t size;
+  SteadyTime unchanged_since;
+  bool same_as(const Directory::Entry& e) const {
+    return inode == e.inode && mtime_ns == e.mtime_ns && size == e.size;
+  }
+};
+
+// A message taken from the spool, not yet acknowledged.
+struct InFlightFile {
+  std::string name;  // in the claim directory when shared
+  Directory::ReadResult read;  // the file as it was read
+};
+
 class FileInput final : public workflow::InputBinding {
  public:
   explicit FileInput(config::BindingSettings s)
-      : settings_(std::move(s)), path_(settings_.destination), max_message_bytes_(max_message_size(settings_)) {
+      : settings_(std::move(s)),
+        path_(settings_.destination),
+        max_message_bytes_(max_message_size(settings_)),
+        quiet_period_(quiet_period(settings_)),
+        quiet_period_only_(option(settings_, "consumer.readycheck") == "quiet-period") {
     if (settings_.shared) claims_.emplace(settings_.instance_name + "." + settings_.name, settings_.name);
   }
   ~FileInput() override { close(); }
@@ -85,6 +109,13 @@ class FileInput final : public workflow::InputBinding {
       throw BindingError(errno_text("cannot watch", path_));
     }
     if (claims_) claims_->open(Directory(path_));
+    if (!quiet_period_only_ && Directory(path_).on_network_file_system()) {
+      quiet_period_only_ = true;
+      logger("binder.file")->info(
+          "{}: {} is on a network file system, where a writer on another host holds no lease here: a file is "
+          "taken once its size and modification time stayed the same for {} ms (consumer.quiet-period)",
+          settings_.name, path_.string(), quiet_period_.count());
+    }
   }
 
   std::optional<Delivery> receive(Millis timeout) override {
@@ -97,9 +128,14 @@ class FileInput final : public workflow::InputBinding {
     recover_abandoned_claims();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (pending_.empty()) {
-      // Sleep until something lands in the spool (or the deadline), then look again.
-      const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+      // Sleep until something lands in the spool or a writer closes a file (inotify), a quiet
+      // period ends, or the deadline; then look again.
+      const auto now = std::chrono::steady_clock::now();
+      auto left = std::chrono::duration_cast<Millis>(deadline - now);
       if (left.count() <= 0) break;
+      if (next_quiet_end_) {
+        left = std::min(left, std::max(Millis{1}, std::chrono::ceil<Millis>(*next_quiet_end_ - now)));
+      }
       pollfd p{inotify_fd_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
         char buf[4096];
@@ -111,6 +147,8 @@ class FileInput final : public workflow::InputBinding {
     while (!pending_.empty()) {
       const Directory::Entry entry = std::move(pending_.front());
       pending_.erase(pending_.begin());
+      // Finished when scanned; a writer may have opened it again since.
+      if (!quiet_period_only_ && dir_->writers(entry.name) == Directory::Writers::kWriting) continue;
       if (claims_) {
         const auto claimed = claims_->claim(*dir_, entry.name);
         if (!claimed) continue;  // another instance claimed it first
@@ -124,10 +162,13 @@ class FileInput final : public workflow::InputBinding {
         set_aside(entry, result.reason);
         continue;
       }
-      read_headers(*dir_, entry.name, d.message.headers);
+      if (auto refused = read_headers(*dir_, entry.name, d.message.headers)) {
+        set_aside(entry, *refused);
+        continue;
+      }
       d.message.headers[std::string(kFileNameHeader)] = entry.name;
       d.tag = ++last_tag_;
-      in_flight_[d.tag] = entry.name;
+      in_flight_[d.tag] = InFlightFile{entry.name, result};
       return d;
     }
     return std::nullopt;
@@ -136,10 +177,23 @@ class FileInput final : public workflow::InputBinding {
   void ack(const Delivery& d) override {
     auto it = in_flight_.find(d.tag);
     if (it == in_flight_.end()) return;
-    const std::string name = it->second;
+    const InFlightFile file = it->second;
+    const std::string& name = file.name;
     in_flight_.erase(it);
     if (claims_) {
       claims_->remove_delivered(name);
+      return;
+    }
+    // Never remove what was not delivered: a file written again since it was read, still (or
+    // again) open for writing, or replaced by a new one of the same name stays and is taken
+    // again (a duplicate of what was read, but nothing lost).
+    Directory::Entry now;
+    if (dir_->stat(name, now) &&
+        (now.inode != file.read.inode || now.size != file.read.size || now.mtime_ns != file.read.mtime_ns ||
+         dir_->writers(name) == Directory::Writers::kWriting)) {
+      logger("binder.file")->warn("{}: {} changed after it was read (written to again, or replaced); it stays in "
+                                  "the spool and is delivered again",
+                                  settings_.name, (path_ / name).string());
       return;
     }
     dir_->remove(name + std::string(kHeadersSuffix));
@@ -150,7 +204,7 @@ class FileInput final : public workflow::InputBinding {
   void reject(const Delivery& d) override {
     auto it = in_flight_.find(d.tag);
     if (it == in_flight_.end()) return;
-    const std::string name = it->second;
+    const std::string name = it->second.name;
     in_flight_.erase(it);
     // Shared: back into the spool, where any instance may take it (this one's output may be
     // the one that is down). If its name was taken there meanwhile, this instance keeps it.
@@ -173,6 +227,16 @@ class FileInput final : public workflow::InputBinding {
 
  private:
   // consumer.max-message-size, checked against the key table (a data size: 16MB) before this runs.
+  static std::string option(const config::BindingSettings& s, const std::string& canonical_key) {
+    auto it = s.options.find(canonical_key);
+    return it == s.options.end() ? std::string() : it->second;
+  }
+  // consumer.quiet-period, checked against the key table (a duration: 1s) before this runs.
+  static Millis quiet_period(const config::BindingSettings& s) {
+    long long ms = 0;
+    if (!config::parse_duration_ms(option(s, "consumer.quietperiod"), ms) || ms <= 0) return kDefaultQuietPeriod;
+    return Millis{ms};
+  }
   static std::size_t max_message_size(const config::BindingSettings& s) {
     long long bytes = 0;
     auto it = s.options.find("consumer.maxmessagesize");
@@ -196,10 +260,19 @@ class FileInput final : public workflow::InputBinding {
       }
       return std::nullopt;
     }
-    read_headers(claimed, claimed_name, d.message.headers);
+    auto refused = read_headers(claimed, claimed_name, d.message.headers);
+    if (refused) {
+      if (!dir_) dir_ = std::make_unique<Directory>(path_);
+      if (claims_->hand_back(*dir_, claimed_name)) {
+        for (const auto& e : dir_->list()) {
+          if (e.name == spool_name) set_aside(e, *refused);
+        }
+      }
+      return std::nullopt;
+    }
     d.message.headers[std::string(kFileNameHeader)] = spool_name;
     d.tag = ++last_tag_;
-    in_flight_[d.tag] = claimed_name;
+    in_flight_[d.tag] = InFlightFile{claimed_name, result};
     return d;
   }
 
@@ -217,7 +290,9 @@ class FileInput final : public workflow::InputBinding {
   void scan() {
     dir_ = std::make_unique<Directory>(path_);  // throws when the spool is gone: the workflow backs off
     std::set<std::string> busy;
-    for (const auto& [tag, name] : in_flight_) busy.insert(name);
+    for (const auto& [tag, file] : in_flight_) busy.insert(file.name);
+    const SteadyTime now = std::chrono::steady_clock::now();
+    next_quiet_end_.reset();
     std::vector<Directory::Entry> found;
     std::set<std::string> present;
     for (auto& e : dir_->list()) {
@@ -237,9 +312,11 @@ class FileInput final : public workflow::InputBinding {
         set_aside(e, file_type_name(e.type));
         continue;
       }
+      if (!finished(e, now)) continue;
       found.push_back(std::move(e));
     }
     std::erase_if(skipped_, [&](const auto& s) { return !present.count(s.first); });
+    std::erase_if(quiet_, [&](const auto& q) { return !present.count(q.first); });
     std::erase_if(reported_directories_, [&](const auto& name) { return !present.count(name); });
     std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
       return a.mtime_ns != b.mtime_ns ? a.mtime_ns < b.mtime_ns : a.name < b.name;
@@ -269,33 +346,83 @@ class FileInput final : public workflow::InputBinding {
     }
   }
 
-  void read_headers(const Directory& dir, const std::string& name, std::map<std::string, std::string>& headers) {
+  // Whether the writer of the spool file `e` is done with it, and with its sidecar if it has
+  // one (consumer.ready-check). A file not yet finished stays untouched: inotify's close and
+  // move events, or the end of its quiet period, bring the next look.
+  bool finished(const Directory::Entry& e, SteadyTime now) {
+    if (!quiet_period_only_) {
+      std::string why;
+      switch (dir_->writers(e.name, &why)) {
+        case Directory::Writers::kNone: {
+          quiet_.erase(e.name);
+          // A sidecar still being written holds its payload back (writers write it first).
+          return dir_->writers(e.name + std::string(kHeadersSuffix)) != Directory::Writers::kWriting;
+        }
+        case Directory::Writers::kWriting:
+          quiet_.erase(e.name);
+          return false;
+        case Directory::Writers::kGone:
+        case Directory::Writers::kNotRegular:
+          return false;  // the next scan sees what it is now
+        case Directory::Writers::kUnknown:
+          if (!lease_fallback_reported_) {
+            lease_fallback_reported_ = true;
+            logger("binder.file")->info(
+                "{}: cannot ask the kernel whether {} is still being written ({}); such files are taken once their "
+                "size and modification time stayed the same for {} ms (consumer.quiet-period; running with "
+                "CAP_LEASE avoids the wait)",
+                settings_.name, (path_ / e.name).string(), why, quiet_period_.count());
+          }
+          break;
+      }
+    }
+    auto [watch, first_seen] = quiet_.try_emplace(e.name, QuietWatch{e.inode, e.mtime_ns, e.size, now});
+    if (!first_seen && !watch->second.same_as(e)) watch->second = QuietWatch{e.inode, e.mtime_ns, e.size, now};
+    const SteadyTime quiet_end = watch->second.unchanged_since + quiet_period_;
+    if (now >= quiet_end) return true;
+    if (!next_quiet_end_ || quiet_end < *next_quiet_end_) next_quiet_end_ = quiet_end;
+    return false;
+  }
+
+  // Reads the sidecar of `name`, if any, into `headers`. Returns why the message must be set
+  // aside instead (a sidecar nested deeper than kMaxJsonDepth); a sidecar that cannot be read
+  // or is not JSON is reported and the payload delivered without it, as before.
+  std::optional<std::string> read_headers(const Directory& dir, const std::string& name,
+                                          std::map<std::string, std::string>& headers) {
     std::string text;
     const std::string sidecar = name + std::string(kHeadersSuffix);
     const auto result = dir.read(sidecar, kMaxHeadersBytes, text);
-    if (result.status == Directory::ReadStatus::kGone) return;
+    if (result.status == Directory::ReadStatus::kGone) return std::nullopt;
     if (result.status != Directory::ReadStatus::kOk) {
       logger("binder.file")->warn("{}: ignoring the headers of {}: {} is {}", settings_.name, name, sidecar,
                                   result.reason);
-      return;
+      return std::nullopt;
     }
     try {
-      const auto json = nlohmann::json::parse(text);
+      const auto json = parse_bounded_json(text);
       for (const auto& [key, value] : json.items()) {
         headers[key] = value.is_string() ? value.get<std::string>() : value.dump();
       }
+    } catch (const JsonTooDeep&) {
+      return "a file whose headers (" + sidecar + ") nest deeper than " + std::to_string(kMaxJsonDepth) + " levels";
     } catch (const nlohmann::json::exception& e) {
       logger("binder.file")->warn("{}: ignoring unreadable headers of {}: {}", settings_.name, name, e.what());
     }
+    return std::nullopt;
   }
 
   const config::BindingSettings settings_;
   const fs::path path_;
   const std::size_t max_message_bytes_;
+  const Millis quiet_period_;
+  bool quiet_period_only_;  // consumer.ready-check: quiet-period, or a network file system
+  bool lease_fallback_reported_ = false;
+  std::map<std::string, QuietWatch> quiet_;  // files waiting out their quiet period
+  std::optional<SteadyTime> next_quiet_end_;  // the earliest of them
   std::unique_ptr<Directory> dir_;  // as opened by the last scan
   int inotify_fd_ = -1;
   std::vector<Directory::Entry> pending_;  // scanned, oldest first
-  std::map<unsigned long long, std::string> in_flight_;  // tag -> name (in the claim directory when shared)
+  std::map<unsigned long long, InFlightFile> in_flight_;  // by tag
   std::optional<SpoolClaims> claims_;                      // when the spool is shared (active_active)
   std::deque<std::string> backlog_;                        // claimed, handed back, to be offered again
   std::chrono::steady_clock::time_point next_recovery_{};

@@ -3,8 +3,10 @@
 //
 // Input: a spool directory. Each regular file is one message, oldest first. A file leaves
 // the spool only when the output has durably stored its message, so a crash loses nothing
-// (the file is delivered again). Names starting with `.` are ignored, so writers can
-// write `.name` and rename it into place. Links are never followed: a symbolic link, FIFO,
+// (the file is delivered again), and only if it is still the file that was read. A file is
+// taken once its writer is done with it: no process holds it open for writing (asked of the
+// kernel with a read lease), or, where the kernel cannot say, its size and modification time
+// stayed the same for consumer.quiet-period. Names starting with `.` are ignored. Links are never followed: a symbolic link, FIFO,
 // socket or device, a file that cannot be read or one larger than consumer.max-message-size
 // is moved into `<spool>/.rejected/` (with one warning) instead; subdirectories are ignored.
 // In active_active several instances share one spool: each file is first claimed by a rename

@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -293,6 +296,154 @@ TEST_F(FileBinderTest, AnUnreadableFileIsSetAsideOnceNotRetriedInALoop) {
         std::_Exit(nothing && fs::exists(root / "in" / ".rejected" / "locked") ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// A file written in place (create, write, close: `echo hello > spool/x`, most producers) is
+// taken only once its writer closed it: the kernel refuses a read lease while it is open for
+// writing. Before, a reader could take it between the create and the first write and deliver
+// it empty, or take the first part and remove the file while the writer still wrote to it.
+TEST_F(FileBinderTest, AFileHeldOpenForWritingIsTakenOnlyOnceItsWriterClosedIt) {
+  auto input = binder.create_input(input_binding());
+  input->open();
+  const int fd = ::open((root / "in" / "report").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "part one;", 9), 9);
+  EXPECT_FALSE(input->receive(Millis{300}).has_value()) << "taken while still open for writing";
+  EXPECT_EQ(read(root / "in" / "report"), "part one;");
+  ASSERT_EQ(::write(fd, " part two", 9), 9);
+  std::thread closer([fd] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ::close(fd);
+  });
+  auto d = input->receive(Millis{5000});  // woken by the close (inotify IN_CLOSE_WRITE)
+  closer.join();
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->message.payload, "part one; part two");
+  input->ack(*d);
+  EXPECT_FALSE(fs::exists(root / "in" / "report"));
+}
+
+// Many writers writing in place, each pausing between create, writes and close, while the
+// input takes and acknowledges: every file arrives whole, none empty, none twice.
+TEST_F(FileBinderTest, FilesWrittenInPlaceArriveWholeNoneEmpty) {
+  constexpr int kFiles = 300;
+  auto input = binder.create_input(input_binding());
+  input->open();
+  std::thread writer([&] {
+    std::mt19937 random(7);
+    std::uniform_int_distribution<int> pause_us(0, 2000);
+    for (int i = 0; i < kFiles; ++i) {
+      const std::string name = "f" + std::to_string(i);
+      const int fd = ::open((root / "in" / name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(pause_us(random)));
+      const std::string first = name + ":begin;", second = "end";
+      if (::write(fd, first.data(), first.size()) < 0) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(pause_us(random)));
+      if (::write(fd, second.data(), second.size()) < 0) return;
+      ::close(fd);
+    }
+  });
+  std::set<std::string> seen;
+  int empty = 0, wrong = 0;
+  for (int idle = 0; seen.size() < kFiles && idle < 50;) {
+    auto d = input->receive(Millis{100});
+    if (!d) {
+      ++idle;
+      continue;
+    }
+    idle = 0;
+    const std::string& name = d->message.headers.at("file_name");
+    if (d->message.payload.empty()) ++empty;
+    if (d->message.payload != name + ":begin;end") ++wrong;
+    seen.insert(name);
+    input->ack(*d);
+  }
+  writer.join();
+  EXPECT_EQ(empty, 0);
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kFiles));
+  EXPECT_TRUE(fs::is_empty(root / "in"));
+}
+
+// Where the kernel cannot say (here: a file of another owner, read without CAP_LEASE), a file
+// is taken once it stayed the same for the quiet period; one that keeps growing is not.
+TEST_F(FileBinderTest, WithoutLeasesAFileIsTakenOnceItStayedTheSameForTheQuietPeriod) {
+  if (::getuid() != 0) GTEST_SKIP() << "needs root to give the spool to another user";
+  auto b = input_binding();
+  b.options["consumer.quietperiod"] = "300ms";
+  write(root / "in" / "growing", "1");
+  fs::permissions(root / "in" / "growing", fs::perms::owner_all | fs::perms::group_all | fs::perms::others_read |
+                                               fs::perms::others_write);
+  EXPECT_EXIT(
+      {
+        // Root owns the file; the reader runs as nobody, so its lease is refused (EACCES).
+        if (::chown((root / "in").c_str(), 65534, 65534) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+          std::_Exit(2);
+        }
+        auto input = binder.create_input(b);
+        input->open();
+        // Root's writer is gone, but this process cannot know: it watches the file change.
+        for (int i = 0; i < 8; ++i) {
+          if (input->receive(Millis{100})) std::_Exit(3);  // taken although it just changed
+          std::ofstream(root / "in" / "growing", std::ios::app) << i;
+        }
+        auto d = input->receive(Millis{3000});
+        std::_Exit(d && d->message.payload == "101234567" ? 0 : 4);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// consumer.ready-check: quiet-period (spools written from other hosts) waits even where a
+// lease would be granted.
+TEST_F(FileBinderTest, QuietPeriodCheckWaitsOutTheQuietPeriod) {
+  auto b = input_binding();
+  b.options["consumer.readycheck"] = "quiet-period";
+  b.options["consumer.quietperiod"] = "500ms";
+  auto input = binder.create_input(b);
+  input->open();
+  write(root / "in" / "done", "whole");
+  EXPECT_FALSE(input->receive(Millis{100}).has_value()) << "taken before its quiet period";
+  auto d = input->receive(Millis{3000});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->message.payload, "whole");
+}
+
+// A file replaced (renamed over) or written again after it was read is a new message: the
+// acknowledgement of the old one must not remove it.
+TEST_F(FileBinderTest, AFileReplacedAfterItWasReadStaysAndIsDeliveredAgain) {
+  write(root / "in" / "order", "old");
+  auto input = binder.create_input(input_binding());
+  input->open();
+  auto d = input->receive(Millis{1000});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->message.payload, "old");
+  write(root / "in" / ".order", "new");
+  fs::rename(root / "in" / ".order", root / "in" / "order");
+  input->ack(*d);
+  ASSERT_TRUE(fs::exists(root / "in" / "order"));
+  auto again = input->receive(Millis{1000});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->message.payload, "new");
+  input->ack(*again);
+  EXPECT_FALSE(fs::exists(root / "in" / "order"));
+}
+
+// 200,000 nested arrays in a 400 KB sidecar overflowed the worker's stack (SIGSEGV, and again
+// at every restart). Now the pair is set aside and the next file goes through.
+TEST_F(FileBinderTest, ASidecarNestedTooDeeplyIsSetAsideWithItsPayload) {
+  write(root / "in" / "deep", "payload");
+  write(root / "in" / "deep.headers.json", std::string(200'000, '[') + std::string(200'000, ']'));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  write(root / "in" / "next", "fine");
+  auto input = binder.create_input(input_binding());
+  input->open();
+  auto d = input->receive(Millis{1000});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->message.payload, "fine");
+  EXPECT_EQ(read(root / "in" / ".rejected" / "deep"), "payload");
+  EXPECT_TRUE(fs::exists(root / "in" / ".rejected" / "deep.headers.json"));
+  EXPECT_FALSE(fs::exists(root / "in" / "deep"));
 }
 
 }  // namespace
