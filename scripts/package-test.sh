@@ -6,8 +6,12 @@
 #  3. the Debian package (cpack -G DEB): dpkg -i, `systemd-analyze verify` of the installed
 #     unit, the installed binary with the installed config as the service user
 #     (--check-config, then a start: health answers, SIGTERM exits 0), dpkg --purge.
+#
+#   scripts/package-test.sh [--build-only]   (--build-only: step 1 alone, for a build ahead of time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build_only=false
+[ "${1:-}" = "--build-only" ] && build_only=true
 build=build/plain-release
 stage=$(mktemp -d)
 pid=""
@@ -25,6 +29,7 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -D
   -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON >/dev/null
 grep -q -- '-O3' "$build/CMakeCache.txt" || fail "CMAKE_BUILD_TYPE=Release is not -O3"
 cmake --build "$build" -j "${JOBS:-2}" --target micro-integration
+$build_only && exit 0
 
 DESTDIR="$stage" cmake --install "$build" >/dev/null
 for f in usr/bin/micro-integration etc/micro-integration/application.yml \

@@ -1,9 +1,29 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds the release preset (what the demo runs), the debug preset
-# (ASan + UBSan) and the tsan preset (ThreadSanitizer), then runs every test, unit and
-# integration, under each of the two sanitizer builds; then the package test, short fault
-# campaigns and a short fuzz run. Prints each step's wall time at the end (also when a step
-# fails) and the slowest 15 tests of each ctest run.
+# The test command (CI runs it through .ci/run). What each step checks:
+#  1. install-deps: the Debian packages (idempotent).
+#  2. build debug: every target with GCC 12, ASan+UBSan, warnings as errors.
+#  3. ctest debug: every test (unit, integration, broker, three-node cluster) under ASan+UBSan,
+#     the real binary against real RabbitMQ and Mosquitto brokers the tests start.
+#     Meanwhile, at the lowest CPU priority, the builds the later steps need: the tsan preset
+#     (clang-14, ThreadSanitizer, -Wthread-safety as errors), the release binary and fault
+#     campaign, the package test's -O3 binary, the libFuzzer targets. The broker tests mostly
+#     wait on brokers and timers; the builds take the idle CPU and yield it to them at once.
+#  4. ctest tsan: every test but the cluster suite under ThreadSanitizer (see below).
+#  5. package test: plain CMake Release (-O3), cmake --install, the .deb installed, run as
+#     its service user, purged.
+#  6. fault campaigns (release build): seeded faults against three active_standby instances
+#     under load, over AMQP 0-9-1, AMQP 1.0, and on a three-node cluster; an independent
+#     checker fails on two active at once, a lost message or an epoch going backwards.
+#  7. fuzz: every libFuzzer target (clang-14, ASan+UBSan) for FUZZ_SECONDS (20) each, two at
+#     a time, one core each, after the seed-corpus replays of step 3.
+# The cluster suite runs under ASan+UBSan only: it tests how the instances ride out partitions
+# and restarts of a three-node broker cluster, through session code (reconnects, host lists,
+# lease expiry) that the single-broker active_standby suite also runs under TSan; its five
+# tests take five minutes of mostly waiting for Erlang nodes. The same faults, and more, are
+# replayed by the cluster fault campaign in step 6.
+#
+# Prints each step's wall time at the end (also when a step fails) and the slowest 15 tests
+# of each ctest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,20 +32,29 @@ mkdir -p "$logs"
 step_names=()
 step_seconds=()
 run_started=$(date +%s)
+background_pid=""
 
 print_step_table() {
   local rc=$?
+  # A background step still running when a step failed: stop it and what it started.
+  [ -z "$background_pid" ] || kill -- "-$background_pid" 2>/dev/null || true
   [ ${#step_names[@]} -gt 0 ] || return 0
   echo
-  echo "== step times ($(nproc) cores, $(date -u +%Y-%m-%d))"
+  echo "== step times ($(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(date -u +%Y-%m-%d))"
   local i
   for i in "${!step_names[@]}"; do
-    printf '  %-44s %6s s\n' "${step_names[$i]}" "${step_seconds[$i]}"
+    printf '  %-64s %6s s\n' "${step_names[$i]}" "${step_seconds[$i]}"
   done
-  printf '  %-44s %6s s\n' "total" "$(($(date +%s) - run_started))"
+  printf '  %-64s %6s s\n' "total" "$(($(date +%s) - run_started))"
   [ "$rc" -eq 0 ] || echo "  (stopped by a failure, exit $rc)"
 }
 trap print_step_table EXIT
+
+record() {  # record NAME STARTED RC
+  step_names+=("$1")
+  step_seconds+=("$(($(date +%s) - $2))")
+  [ "$3" -eq 0 ] || { step_names[-1]+=" (FAILED)"; exit "$3"; }
+}
 
 # step NAME COMMAND...: runs COMMAND, records its wall time under NAME (a failed step is
 # recorded too, then the script stops).
@@ -36,49 +65,64 @@ step() {
   local started rc=0
   started=$(date +%s)
   "$@" || rc=$?
-  step_names+=("$name")
-  step_seconds+=("$(($(date +%s) - started))")
-  [ "$rc" -eq 0 ] || { step_names[-1]+=" (FAILED)"; exit "$rc"; }
+  record "$name" "$started" "$rc"
 }
 
 # ctest_step NAME CTEST-ARGS...: a ctest run as a step, then its 15 slowest tests.
 ctest_step() {
   local name=$1
   shift
-  local log="$logs/${name// /_}.log" rc=0
-  step "$name" bash -c 'ctest "$@" 2>&1 | tee "$0"; exit "${PIPESTATUS[0]}"' "$log" "$@" || rc=$?
+  local log="$logs/${name//[^a-zA-Z0-9]/_}.log"
+  step "$name" bash -c 'ctest "$@" 2>&1 | tee "$0"; exit "${PIPESTATUS[0]}"' "$log" "$@"
   echo "== slowest 15 tests of '$name'"
   sed -nE 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: ([^ ]+) .* ([0-9.]+) sec$/\2 \1/p' "$log" | sort -rn | head -15 |
     awk '{ printf "  %8.1f s  %s\n", $1, $2 }'
-  return "$rc"
+}
+
+# One background step at a time: its own process group (so a failure elsewhere stops all of
+# it), its output in a log printed when it ends.
+background_name="" background_log="" background_started=0
+start_background() {
+  background_name=$1
+  shift
+  background_log="$logs/${background_name//[^a-zA-Z0-9]/_}.log"
+  echo "== background step: $background_name (log: $background_log)"
+  background_started=$(date +%s)
+  setsid "$@" >"$background_log" 2>&1 &
+  background_pid=$!
+}
+wait_background() {
+  local rc=0
+  wait "$background_pid" || rc=$?
+  background_pid=""
+  echo "== background step ended: $background_name (exit $rc); its output:"
+  if [ "$rc" -eq 0 ]; then tail -5 "$background_log"; else tail -60 "$background_log"; fi
+  record "$background_name" "$background_started" "$rc"
 }
 
 step "install-deps" scripts/install-deps.sh
 
-step "build release" bash -c 'cmake --preset release >/dev/null && cmake --build --preset release'
-
 step "build debug (ASan+UBSan)" bash -c 'cmake --preset debug >/dev/null && cmake --build --preset debug'
-ctest_step "ctest debug (ASan+UBSan)" --preset debug -j 2
 
-# The same suite under ThreadSanitizer (clang-14); the build also checks the lock annotations
-# (-Wthread-safety, as errors). Fails on any data race or lock-order inversion it sees.
-step "build tsan" bash -c 'cmake --preset tsan >/dev/null && cmake --build --preset tsan'
-ctest_step "ctest tsan" --preset tsan -j 2
+start_background "builds ahead: tsan, release, package, fuzz (nice 19, beside the debug tests)" \
+  nice -n 19 bash -c '
+    set -e
+    cmake --preset tsan >/dev/null && cmake --build --preset tsan
+    cmake --preset release >/dev/null && cmake --build --preset release --target micro-integration fault_campaign
+    scripts/package-test.sh --build-only
+    scripts/fuzz.sh --build-only'
+ctest_step "ctest debug (ASan+UBSan), every test" --preset debug -j 2
+wait_background
 
-# Built the way users and packagers build (plain CMake, Release = -O3), installed, packaged
-# as a .deb, installed with dpkg, run as the service user with the installed config, purged.
+ctest_step "ctest tsan, every test but the cluster suite" --preset tsan -j 2 -LE cluster
+
 step "package test" scripts/package-test.sh
 
-# A short fault campaign (release build, a few minutes): 40 seeded faults against three
-# active_standby instances under load; fails if the independent checker sees two active at
-# once, a lost message, an epoch going backwards or a standby left unbound.
 step "campaign 0-9-1, 40 faults" scripts/fault-campaign.sh --seed 1 --faults 40
 # The same with the management session over AMQP 1.0 (the broker's AMQP 1.0 plugin), shorter.
 step "campaign AMQP 1.0, 12 faults" scripts/fault-campaign.sh --seed 1 --faults 12 --session-protocol amqp-1.0
-# The same on a three-node RabbitMQ cluster in network namespaces (as root): node partitions,
-# kills and restarts among the process faults, a few minutes.
+# On a three-node RabbitMQ cluster in network namespaces (as root): node partitions, kills and
+# restarts among the process faults.
 step "campaign cluster, 6 faults" scripts/fault-campaign.sh --cluster --seed 1 --faults 6
 
-# Hostile input: a short libFuzzer run of every fuzz target (clang-14, ASan+UBSan) on top of
-# the seed-corpus replays above; fails on any crash, hang or sanitizer report.
-step "fuzz (build + ${FUZZ_SECONDS:-20} s per target)" scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+step "fuzz, ${FUZZ_SECONDS:-20} s per target, two at a time" scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
