@@ -24,7 +24,7 @@ if ! [[ $seconds =~ ^[0-9]+$ ]]; then
   exit 2
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(yaml_config properties_config env_binding http_request http_wire mqtt_packet)
+[ ${#targets[@]} -gt 0 ] || targets=(yaml_config properties_config env_binding http_request http_wire mqtt_packet sidecar_headers)
 
 cxx=${FUZZ_CXX:-clang++-14}
 build=build/fuzz

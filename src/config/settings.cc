@@ -122,6 +122,9 @@ void resolve_delivery(const Config& config, WorkflowSettings& w, Problems& probl
   w.retry.initial_interval = Millis{config.get_int(retry + "back-off-initial-interval")};
   w.retry.max_interval = Millis{config.get_int(retry + "back-off-max-interval")};
   w.retry.multiplier = config.get_double(retry + "back-off-multiplier");
+  w.poison.max_crashes = static_cast<int>(config.get_int(retry + "max-crashes"));
+  w.poison.directory = config.get_string("solace.connector.poison-guard.directory");
+  w.poison.record_name = "workflow-" + std::to_string(w.id);
   if (w.enabled && w.retry.max_interval < w.retry.initial_interval) {
     problems.push_back({ConfigProblem::Severity::kError, config.written_key(retry + "back-off-max-interval"),
                         config.origin(retry + "back-off-max-interval"),
@@ -342,6 +345,8 @@ void resolve_sharing(const Config& config, Settings& s, Problems& problems) {
     // client id is one connection at the broker) and the names a file output makes up.
     in.instance_name = shared ? s.instance_name : "";
     w.output.instance_name = shared ? s.instance_name : "";
+    // Instances side by side may share a working directory: each keeps its own records.
+    if (shared) w.poison.record_name += "-" + s.instance_name;
     const std::string group_key = "spring.cloud.stream.bindings." + in.name + ".group";
     in.group = config.get_string(group_key);
     if (!w.enabled) continue;

@@ -67,6 +67,15 @@ struct RetrySettings {
   double multiplier = 2.0;
 };
 
+// A message the process died holding (workflow/poison_guard.h).
+struct PoisonSettings {
+  // Deaths with one message in hand before it is set aside; 0: off. The key table's default
+  // is 2; 0 here so that settings made by hand (tests) touch no file.
+  int max_crashes = 0;
+  std::string directory = "poison-guard";  // where the records live (relative: to the working directory)
+  std::string record_name;  // workflow-<id>, plus -<instance name> in active_active
+};
+
 struct WorkflowSettings {
   int id = 0;
   bool enabled = false;
@@ -74,6 +83,7 @@ struct WorkflowSettings {
   BindingSettings output;
   AcknowledgmentSettings acknowledgment;
   RetrySettings retry;
+  PoisonSettings poison;
 };
 
 struct UserSettings {

@@ -21,7 +21,7 @@ class ManagementApiTest : public ::testing::Test {
     registry.add(std::make_unique<workflow::testing::FakeBinder>(broker));
     settings.users = {{"reader", "read-pw", {}}, {"admin", "admin-pw", {"admin"}}};
     config::WorkflowSettings w{0, true, {"input-0", "in", "fake", "fake", {}, {}},
-                               {"output-0", "out", "fake", "fake", {}, {}}, {}, {}};
+                               {"output-0", "out", "fake", "fake", {}, {}}, {}, {}, {}};
     settings.workflows = {w};
     settings.shutdown_timeout = Millis{2000};
   }

@@ -79,6 +79,10 @@ class InputBinding {
   // acknowledges it. False (message untouched) if the binding has no such destination;
   // throws BindingError if it has one but could not store the message there.
   virtual bool dead_letter(const Delivery&, const std::string& /*reason*/) { return false; }
+  // Moves a message that crashed the process (poison_guard.h) out of the way and settles it:
+  // its dead-letter destination where it has one; the file binder's <spool>/.rejected/.
+  // Same results as dead_letter.
+  virtual bool set_aside(const Delivery& delivery, const std::string& reason) { return dead_letter(delivery, reason); }
   virtual void close() = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "workflow/workflow.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "common/logging.h"
 
@@ -10,6 +11,13 @@ namespace {
 // How long one receive() may block: bounds how fast the worker notices stop and pause.
 constexpr Millis kReceivePoll{100};
 constexpr Millis kFencedPause{50};
+
+#ifndef NDEBUG
+// Test-only, in debug builds (the sanitizer presets the integration tests run): the process
+// aborts on a message whose payload is exactly MI_TEST_CRASH_ON_PAYLOAD, a crash the poison
+// guard's tests can cause on purpose. Release builds have no such switch.
+const char* const kCrashOnPayload = std::getenv("MI_TEST_CRASH_ON_PAYLOAD");
+#endif
 
 }  // namespace
 
@@ -25,7 +33,11 @@ std::string_view to_string(WorkflowState state) {
 
 Workflow::Workflow(config::WorkflowSettings settings, const BinderRegistry& registry, Clock& clock,
                    const FencingGate* gate)
-    : settings_(std::move(settings)), registry_(registry), clock_(clock), gate_(gate) {}
+    : settings_(std::move(settings)),
+      registry_(registry),
+      clock_(clock),
+      gate_(gate),
+      poison_(settings_.poison.directory, settings_.poison.record_name, settings_.poison.max_crashes) {}
 
 Workflow::~Workflow() {
   MutexLock control(control_mutex_);
@@ -238,6 +250,19 @@ bool Workflow::open_bindings() {
 }
 
 void Workflow::run() {
+  try {
+    // Once per process: a later start of the workflow finds it open.
+    if (const int in_hand = poison_.open(); in_hand > 0) {
+      logger("workflow")->warn("workflow {}: the process ended while it held {} message(s) of this workflow; "
+                               "each goes to the output alone now, and one the process has died holding {} "
+                               "times is set aside (consumer.max-crashes)",
+                               settings_.id, in_hand, settings_.poison.max_crashes);
+    }
+  } catch (const std::exception& e) {
+    logger("workflow")->error("workflow {}: {}; a message that crashes the process will not be set aside "
+                              "(solace.connector.poison-guard.directory)",
+                              settings_.id, e.what());
+  }
   if (open_bindings()) move_messages();
   MutexLock lock(mutex_);
   worker_done_ = true;
@@ -294,6 +319,7 @@ void Workflow::move_messages() {
 
 bool Workflow::process(std::vector<InHand>& batch) {
   in_flight_ = batch.size();
+  // Whatever way this returns, everything in the batch is settled by then.
   struct InFlightReset {
     std::atomic<unsigned long long>& gauge;
     ~InFlightReset() { gauge = 0; }
@@ -306,6 +332,49 @@ bool Workflow::process(std::vector<InHand>& batch) {
     wait_interruptibly(kFencedPause);
     return true;
   }
+  set_aside_poison(batch);
+  if (batch.size() > 1 && poison_.enabled() &&
+      std::any_of(batch.begin(), batch.end(), [&](const InHand& m) {
+        return poison_.crashes(PoisonGuard::fingerprint(m.delivery.message)) > 0;
+      })) {
+    // The process died holding one of these before: each goes alone, so that a death blames
+    // the one message that caused it and not the others of its batch.
+    bool output_up = true;
+    for (auto& m : batch) {
+      std::vector<InHand> one;
+      one.push_back(std::move(m));
+      if (output_up) {
+        output_up = send(one);
+      } else {
+        settle(one.front().delivery, false);
+      }
+    }
+    return output_up;
+  }
+  return send(batch);
+}
+
+bool Workflow::send(std::vector<InHand>& batch) {
+  if (batch.empty()) return true;
+  // Cleared once everything sent is settled, whatever way this returns.
+  struct InHandRecordCleared {
+    PoisonGuard& poison;
+    ~InHandRecordCleared() { poison.settled(); }
+  } cleared{poison_};
+  std::vector<std::uint64_t> fingerprints;
+  if (poison_.enabled()) {
+    for (const auto& m : batch) fingerprints.push_back(PoisonGuard::fingerprint(m.delivery.message));
+    try {
+      poison_.taking(fingerprints);
+    } catch (const std::exception& e) {
+      logger("workflow")->warn("workflow {}: {}", settings_.id, e.what());
+    }
+  }
+#ifndef NDEBUG
+  for (const auto& m : batch) {
+    if (kCrashOnPayload && m.delivery.message.payload == kCrashOnPayload) std::abort();
+  }
+#endif
   std::vector<const Message*> messages;
   messages.reserve(batch.size());
   const std::string epoch = gate_ && gate_->epoch() > 0 ? std::to_string(gate_->epoch()) : "";
@@ -331,6 +400,7 @@ bool Workflow::process(std::vector<InHand>& batch) {
         ++delivered_;
         latency_.observe(clock_.now() - m.taken);
         set_down(false, false, "");
+        if (!fingerprints.empty()) poison_.forget(fingerprints[i]);
         break;
       case SendResult::kFenced:
         ++fenced_;
@@ -355,6 +425,47 @@ bool Workflow::process(std::vector<InHand>& batch) {
   }
   if (!output_up) set_down(false, true, outage + " (messages handed back to the input)");
   return output_up;
+}
+
+void Workflow::set_aside_poison(std::vector<InHand>& batch) {
+  if (!poison_.enabled()) return;
+  bool handed_back = false;
+  std::erase_if(batch, [&](InHand& m) {
+    const std::uint64_t fingerprint = PoisonGuard::fingerprint(m.delivery.message);
+    if (!poison_.is_poison(fingerprint)) return false;
+    const int crashes = poison_.crashes(fingerprint);
+    const auto& headers = m.delivery.message.headers;
+    std::string which = "a message of " + std::to_string(m.delivery.message.payload.size()) + " bytes";
+    if (auto file = headers.find("file_name"); file != headers.end()) {
+      which = "file " + file->second;
+    } else if (auto id = headers.find("message-id"); id != headers.end()) {
+      which = "message " + id->second.substr(0, 200);
+    }
+    const std::string reason = "the process died " + std::to_string(crashes) + " times while holding it";
+    bool moved = false;
+    try {
+      moved = input_->set_aside(m.delivery, reason);
+    } catch (const std::exception& e) {
+      logger("workflow")->error("workflow {}: cannot set aside {}: {}", settings_.id, which, e.what());
+    }
+    if (moved) {
+      ++dead_lettered_;
+      poison_.forget(fingerprint);
+      logger("workflow")->error("workflow {}: {} set aside: {} (consumer.max-crashes {}); see the input's "
+                                "dead-letter destination or <spool>/.rejected/",
+                                settings_.id, which, reason, settings_.poison.max_crashes);
+    } else {
+      settle(m.delivery, false);
+      handed_back = true;
+      MutexLock lock(mutex_);
+      record_error(which + ": " + reason + "; handed back, as the input has no dead-letter destination to set it "
+                   "aside in (configure one)");
+      logger("workflow")->error("workflow {}: {}", settings_.id, last_error_);
+    }
+    return true;
+  });
+  // Offered again at once by the input: wait the longest back-off first, as for a refused one.
+  if (handed_back) wait_interruptibly(settings_.retry.max_interval);
 }
 
 bool Workflow::retry_refused(InHand& in_hand, std::string error) {

@@ -23,6 +23,7 @@
 #include "common/fencing_gate.h"
 #include "config/settings.h"
 #include "workflow/binder.h"
+#include "workflow/poison_guard.h"
 
 namespace mi::workflow {
 
@@ -89,8 +90,15 @@ class Workflow {
   // Worker: opens the output, then the input, until both are open (true) or a stop is asked
   // for (false). Failures are reported through set_down() and retried with back-off.
   bool open_bindings();
-  // Sends one batch and settles every message of it; returns false if the output is down.
+  // Settles every message of one batch: handed back when fenced, set aside when poison (see
+  // set_aside_poison), else sent. Returns false if the output is down.
   bool process(std::vector<InHand>& batch);
+  // Sends `batch` to the output and settles every message of it by the outcome; returns false
+  // if the output is down.
+  bool send(std::vector<InHand>& batch);
+  // Takes out of `batch` (settled) every message the process has died holding max-crashes
+  // times: set aside by the input, or handed back when it cannot be.
+  void set_aside_poison(std::vector<InHand>& batch);
   // The output refused `in_hand`: retries with back-off, then dead-letters or hands it back.
   // Returns false if the output went down meanwhile.
   bool retry_refused(InHand& in_hand, std::string error);
@@ -130,6 +138,7 @@ class Workflow {
   std::atomic<bool> input_down_{false};
   std::atomic<bool> output_down_{false};
   LatencyHistogram latency_;
+  PoisonGuard poison_;  // the worker's alone
 };
 
 }  // namespace mi::workflow

@@ -1,13 +1,16 @@
 #include "workflow/workflow.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 #include <thread>
 
 #include "common/manual_clock.h"
 #include "workflow/fake_binder.h"
+#include "workflow/poison_guard.h"
 #include "workflow/workflow_manager.h"
 
 namespace mi::workflow {
@@ -250,7 +253,7 @@ TEST_F(WorkflowTest, UnknownBinderTypeFailsToStart) {
 
 TEST_F(WorkflowTest, ManagerKeepsConfiguredWorkflowsAndReportsEnabledOnes) {
   std::vector<config::WorkflowSettings> all;
-  for (int id = 0; id < 20; ++id) all.push_back(config::WorkflowSettings{id, false, {}, {}, {}, {}});
+  for (int id = 0; id < 20; ++id) all.push_back(config::WorkflowSettings{id, false, {}, {}, {}, {}, {}});
   all[2] = fake_settings(2);
   all[7] = fake_settings(7, false);
   WorkflowManager manager(all, registry, clock, Millis{1000});
@@ -280,6 +283,104 @@ TEST_F(WorkflowTest, ClosedFencingGateHoldsMessagesAndOpenGateStampsEpoch) {
   std::lock_guard lock(broker.mutex);
   EXPECT_EQ(broker.stored[0].headers.at(kLeaderEpochHeader), "7");
   EXPECT_TRUE(broker.unacked.empty());
+}
+
+// A message the process died holding twice (consumer.max-crashes 2) is set aside at the next
+// start rather than handed to the output a third time; the others flow.
+class PoisonWorkflowTest : public WorkflowTest {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() / ("mi-poison-workflow-" + std::to_string(::getpid()) + "-" +
+                                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    const auto poison = PoisonGuard::fingerprint(Message{"poison", {{"h", "v"}}});
+    for (int death = 0; death < 2; ++death) {
+      PoisonGuard guard(dir, "workflow-0", 2);
+      guard.open();
+      guard.taking({poison});
+    }
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  config::WorkflowSettings settings() {
+    auto s = fake_settings(0);
+    s.poison = {2, dir.string(), "workflow-0"};
+    return s;
+  }
+  std::filesystem::path dir;
+};
+
+TEST_F(PoisonWorkflowTest, IsDeadLetteredAndTheOthersAreDelivered) {
+  broker.dead_letter_enabled = true;
+  put("a");
+  put("poison");
+  put("b");
+  Workflow w(settings(), registry, clock);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return stored() == 2; }));
+  w.stop(Millis{2000});
+  std::lock_guard lock(broker.mutex);
+  ASSERT_EQ(broker.dead_letters.size(), 1u);
+  EXPECT_EQ(broker.dead_letters[0].payload, "poison");
+  EXPECT_NE(broker.dead_letters[0].headers.at("x-exception-message").find("died 2 times"), std::string::npos);
+  for (const auto& m : broker.stored) EXPECT_NE(m.payload, "poison");
+  EXPECT_EQ(w.counters().dead_lettered, 1u);
+  // Set aside: forgotten, so the records hold nothing more.
+  PoisonGuard after(dir, "workflow-0", 2);
+  after.open();
+  EXPECT_EQ(after.crashes(PoisonGuard::fingerprint(Message{"poison", {{"h", "v"}}})), 0);
+}
+
+TEST_F(PoisonWorkflowTest, WithoutADeadLetterDestinationItIsHandedBackNotSentAndTheErrorSaysSo) {
+  put("poison");
+  Workflow w(settings(), registry, clock);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return w.last_error().find("died 2 times") != std::string::npos; }));
+  w.stop(Millis{2000});
+  EXPECT_NE(w.last_error().find("no dead-letter destination"), std::string::npos) << w.last_error();
+  std::lock_guard lock(broker.mutex);
+  EXPECT_TRUE(broker.stored.empty());
+  ASSERT_EQ(broker.queue.size(), 1u);  // handed back, nothing lost
+  EXPECT_EQ(broker.queue.front().payload, "poison");
+}
+
+TEST_F(PoisonWorkflowTest, AMessageDiedWithOnceIsStillDelivered) {
+  auto s = settings();
+  s.poison.max_crashes = 3;
+  put("poison");
+  Workflow w(s, registry, clock);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return stored() == 1; }));
+  w.stop(Millis{2000});
+}
+
+// publish-async batches: a death blames every message of the batch in hand, so the next start
+// sends each of them alone; a message that was only near the poison is delivered and forgotten.
+TEST_F(PoisonWorkflowTest, AfterADeathTheMessagesOfItsBatchGoOneAtATime) {
+  std::filesystem::remove_all(dir);
+  const auto fingerprint = [](const std::string& payload) {
+    return PoisonGuard::fingerprint(Message{payload, {{"h", "v"}}});
+  };
+  {
+    PoisonGuard guard(dir, "workflow-0", 2);
+    guard.open();
+    guard.taking({fingerprint("a"), fingerprint("b"), fingerprint("c")});
+  }
+  auto s = settings();
+  s.acknowledgment.publish_async = true;
+  s.acknowledgment.back_pressure_threshold = 10;
+  for (const char* payload : {"a", "b", "c", "d"}) put(payload);
+  Workflow w(s, registry, clock);
+  ASSERT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return stored() == 4; }));
+  w.stop(Millis{2000});
+  {
+    std::lock_guard lock(broker.mutex);
+    EXPECT_EQ(*std::max_element(broker.batch_sizes.begin(), broker.batch_sizes.end()), 1u);
+    EXPECT_TRUE(broker.dead_letters.empty());
+  }
+  PoisonGuard after(dir, "workflow-0", 2);
+  after.open();
+  for (const char* payload : {"a", "b", "c"}) EXPECT_EQ(after.crashes(fingerprint(payload)), 0) << payload;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <random>
@@ -226,6 +227,49 @@ TEST_F(HostileFiles, ASidecarNestedTwoHundredThousandLevelsDeepIsSetAsideAndTheS
   EXPECT_FALSE(fs::exists(outbox() / "deep"));
   EXPECT_FALSE(instance->process().wait_exit(std::chrono::milliseconds(0)).has_value()) << "the service died";
   EXPECT_EQ(count_of(instance->process().log(), "deep is a file whose headers (deep.headers.json) nest deeper than 64 levels; moved to"), 1);
+}
+
+// Spool: a file that crashes the service, started again after each death as systemd's
+// Restart=on-failure does. Debug builds abort on a payload named by MI_TEST_CRASH_ON_PAYLOAD,
+// standing in for a parser bug that a hostile file hits. Before, the file stayed in the spool
+// and crashed every start. Now (consumer.max-crashes 2) the third start sets it aside in
+// .rejected/, says so in an ERROR line, and the files behind it flow.
+TEST_F(HostileFiles, AFileThatCrashesTheServiceTwiceIsSetAsideAtTheThirdStart) {
+  for (const std::string name : {"before", "killer", "after-1", "after-2"}) {
+    write_file(dir->path() / name, name == "killer" ? "crash here" : name);
+    fs::rename(dir->path() / name, inbox() / name);
+  }
+  port = free_port();
+  write_file(dir->path() / "application.yml", standalone_config(port));
+  std::vector<int> exits;
+  std::unique_ptr<Process> survivor;
+  for (int start = 1; start <= 4 && !survivor; ++start) {
+    auto process = std::make_unique<Process>(MI_BINARY_PATH, std::vector<std::string>{}, dir->path(),
+                                             dir->path() / ("start-" + std::to_string(start) + ".log"),
+                                             std::map<std::string, std::string>{{"MI_TEST_CRASH_ON_PAYLOAD", "crash here"}});
+    // Each start either dies on the file or sets it aside.
+    std::optional<int> exit_code;
+    ASSERT_TRUE(eventually([&] {
+      exit_code = process->wait_exit(std::chrono::milliseconds(0));
+      return exit_code.has_value() || fs::exists(inbox() / ".rejected" / "killer");
+    }, std::chrono::seconds(20))) << "start " << start << " neither died nor set the file aside:\n" << process->log();
+    if (exit_code) {
+      exits.push_back(*exit_code);
+    } else {
+      survivor = std::move(process);
+    }
+  }
+  EXPECT_EQ(exits, (std::vector<int>{128 + SIGABRT, 128 + SIGABRT}));
+  ASSERT_TRUE(survivor) << "the service died at every start";
+  EXPECT_EQ(read_file(inbox() / ".rejected" / "killer"), "crash here");
+  for (const std::string name : {"before", "after-1", "after-2"}) {
+    EXPECT_TRUE(eventually([&] { return fs::exists(outbox() / name) && read_file(outbox() / name) == name; })) << name;
+  }
+  EXPECT_FALSE(fs::exists(outbox() / "killer"));
+  EXPECT_FALSE(survivor->wait_exit(std::chrono::milliseconds(0)).has_value()) << "the service died";
+  EXPECT_EQ(count_of(survivor->log(), "file killer set aside: the process died 2 times while holding it"), 1)
+      << survivor->log();
+  EXPECT_EQ(count_of(read_file(dir->path() / "start-2.log"), "the process ended while it held 1 message(s)"), 1);
 }
 
 // A raw TCP connection to the instance, for what no well-behaved client sends.

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "binders/file/directory.h"
+#include "binders/file/sidecar.h"
 #include "binders/file/spool_claims.h"
 #include "common/bounded_json.h"
 #include "common/logging.h"
@@ -31,7 +32,6 @@ using workflow::Message;
 namespace {
 
 constexpr std::size_t kDefaultMaxMessageBytes = 16 * 1024 * 1024;
-constexpr std::size_t kMaxHeadersBytes = 1024 * 1024;
 constexpr std::string_view kRejectedDirectory = ".rejected";
 // How often an input sharing its spool looks for claims of instances that are gone.
 constexpr auto kClaimRecoveryInterval = std::chrono::seconds(2);
@@ -209,6 +209,31 @@ class FileInput final : public workflow::InputBinding {
     // Shared: back into the spool, where any instance may take it (this one's output may be
     // the one that is down). If its name was taken there meanwhile, this instance keeps it.
     if (claims_ && dir_ && !claims_->hand_back(*dir_, name)) backlog_.push_back(name);
+  }
+
+  // A message that crashed the process: into <spool>/.rejected/ with its sidecar, as files that
+  // cannot be messages go (the workflow logs the ERROR that names it).
+  bool set_aside(const Delivery& d, const std::string& reason) override {
+    auto it = in_flight_.find(d.tag);
+    if (it == in_flight_.end()) return false;
+    const std::string name = it->second.name;
+    if (!dir_) dir_ = std::make_unique<Directory>(path_);
+    std::string spool_name = name;
+    if (claims_) {
+      spool_name = claims_->spool_name(name);
+      if (!claims_->hand_back(*dir_, name)) return false;  // its name is taken in the spool: stays claimed
+    }
+    const std::string moved_as = dir_->move_into(spool_name, std::string(kRejectedDirectory));
+    in_flight_.erase(it);
+    try {
+      dir_->move_into(spool_name + std::string(kHeadersSuffix), std::string(kRejectedDirectory));
+    } catch (const BindingError&) {
+      // Usually there is no sidecar.
+    }
+    dir_->sync();
+    logger("binder.file")->warn("{}: {} moved to {}: {}", settings_.name, spool_name,
+                                (path_ / kRejectedDirectory / moved_as).string(), reason);
+    return true;
   }
 
   void close() override {
@@ -391,7 +416,7 @@ class FileInput final : public workflow::InputBinding {
                                           std::map<std::string, std::string>& headers) {
     std::string text;
     const std::string sidecar = name + std::string(kHeadersSuffix);
-    const auto result = dir.read(sidecar, kMaxHeadersBytes, text);
+    const auto result = dir.read(sidecar, kMaxSidecarBytes, text);
     if (result.status == Directory::ReadStatus::kGone) return std::nullopt;
     if (result.status != Directory::ReadStatus::kOk) {
       logger("binder.file")->warn("{}: ignoring the headers of {}: {} is {}", settings_.name, name, sidecar,
@@ -399,10 +424,7 @@ class FileInput final : public workflow::InputBinding {
       return std::nullopt;
     }
     try {
-      const auto json = parse_bounded_json(text);
-      for (const auto& [key, value] : json.items()) {
-        headers[key] = value.is_string() ? value.get<std::string>() : value.dump();
-      }
+      for (auto& [key, value] : decode_sidecar(text)) headers[key] = std::move(value);
     } catch (const JsonTooDeep&) {
       return "a file whose headers (" + sidecar + ") nest deeper than " + std::to_string(kMaxJsonDepth) + " levels";
     } catch (const nlohmann::json::exception& e) {
@@ -450,11 +472,7 @@ class FileOutput final : public workflow::OutputBinding {
     // Opened anew for each message: a directory replaced meanwhile is written, not the old one.
     const Directory dir(path_);
     if (!m.headers.empty()) {
-      nlohmann::json headers = nlohmann::json::object();
-      for (const auto& [key, value] : m.headers) headers[key] = value;
-      // Invalid UTF-8 in a header is replaced rather than failing the message.
-      dir.write_durably(name + std::string(kHeadersSuffix),
-                        headers.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), fence);
+      dir.write_durably(name + std::string(kHeadersSuffix), encode_sidecar(m.headers), fence);
     }
     dir.write_durably(name, m.payload, fence);
     dir.sync();

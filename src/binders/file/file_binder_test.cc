@@ -138,7 +138,7 @@ TEST_F(FileBinderTest, HeadersTravelThroughFileToFileChains) {
 }
 
 TEST_F(FileBinderTest, OutputFailureKeepsTheSpoolFile) {
-  config::WorkflowSettings s{0, true, binding("input-0", "in"), binding("output-0", "out"), {}, {}};
+  config::WorkflowSettings s{0, true, binding("input-0", "in"), binding("output-0", "out"), {}, {}, {}};
   s.retry.initial_interval = Millis{100};
   workflow::BinderRegistry registry;
   registry.add(std::make_unique<FileBinder>());
