@@ -75,8 +75,9 @@ ctest_step() {
   local log="$logs/${name//[^a-zA-Z0-9]/_}.log"
   step "$name" bash -c 'ctest "$@" 2>&1 | tee "$0"; exit "${PIPESTATUS[0]}"' "$log" "$@"
   echo "== slowest 15 tests of '$name'"
-  sed -nE 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: ([^ ]+) .* ([0-9.]+) sec$/\2 \1/p' "$log" | sort -rn | head -15 |
-    awk '{ printf "  %8.1f s  %s\n", $1, $2 }'
+  # awk reads to the end: `head` would close the pipe early and sort's SIGPIPE fail the run.
+  sed -nE 's/^ *[0-9]+\/[0-9]+ Test +#[0-9]+: ([^ ]+) .* ([0-9.]+) sec$/\2 \1/p' "$log" | sort -rn |
+    awk 'NR <= 15 { printf "  %8.1f s  %s\n", $1, $2 }'
 }
 
 # One background step at a time: its own process group (so a failure elsewhere stops all of
