@@ -228,11 +228,12 @@ bool Workflow::open_bindings() {
       MutexLock lock(mutex_);
       if (stop_requested_) return false;
     }
-    const bool output_side = output_down_.load();
+    bool output_side = output_down_.load();  // the side being opened, for the error
     try {
       if (output_side) {
         output_->open();
         output_down_ = false;
+        output_side = false;
       }
       input_->open();
       input_down_ = false;

@@ -221,6 +221,20 @@ TEST_F(WorkflowTest, AnInputThatCannotOpenLeavesTheWorkflowRunningAndReconnectin
   EXPECT_TRUE(w.stop(Millis{2000}));
 }
 
+// The first attempt opens the output, then the input: when the input fails there, the error
+// names the input (it named the output until the second attempt, a second later).
+TEST_F(WorkflowTest, TheFirstFailedOpenNamesTheSideThatFailed) {
+  broker.fail_open = true;
+  auto settings = fake_settings(4);
+  settings.retry.initial_interval = Millis{60000};  // no second attempt during the test
+  Workflow w(settings, registry, SystemClock::instance());
+  EXPECT_TRUE(w.start());
+  ASSERT_TRUE(eventually([&] { return !w.last_error().empty(); }));
+  EXPECT_EQ(broker.open_attempts, 1);
+  EXPECT_NE(w.last_error().find("cannot open the input"), std::string::npos) << w.last_error();
+  EXPECT_TRUE(w.stop(Millis{2000}));
+}
+
 // The stop of a workflow whose broker hangs in open() ends when that open gives up; readers
 // are never held up meanwhile.
 TEST_F(WorkflowTest, ReadersAnswerAtOnceWhileAnOpenHangs) {
