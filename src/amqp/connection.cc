@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/fenced_write.h"
+#include "common/printable.h"
 
 namespace mi::amqp {
 namespace {
@@ -95,7 +96,7 @@ void RabbitConnection::connect(const config::BrokerAddress& address, const confi
     if (login.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && login.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
       const auto* close = static_cast<amqp_connection_close_t*>(login.reply.decoded);
       throw RabbitError(close->reply_code, "login to " + address.display() + " as '" + settings.username +
-                                               "' refused: " + bytes(close->reply_text));
+                                               "' refused: " + printable(bytes(close->reply_text)));
     }
     const int status = login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION ? login.library_error : 0;
     if (status == AMQP_STATUS_TIMEOUT || status == AMQP_STATUS_HEARTBEAT_TIMEOUT) {
@@ -152,7 +153,7 @@ void RabbitConnection::check_reply(amqp_rpc_reply_t reply, const std::string& wh
       if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         const auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
         const int code = close->reply_code;
-        const std::string text = bytes(close->reply_text);
+        const std::string text = printable(bytes(close->reply_text));
         amqp_channel_close_ok_t ok{};
         amqp_send_method(conn_, channel_, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
         open_channel();  // the failed one is gone; later calls use a fresh one
@@ -160,7 +161,7 @@ void RabbitConnection::check_reply(amqp_rpc_reply_t reply, const std::string& wh
       }
       if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         const auto* close = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
-        throw RabbitError(close->reply_code, "connection closed by the broker: " + bytes(close->reply_text));
+        throw RabbitError(close->reply_code, "connection closed by the broker: " + printable(bytes(close->reply_text)));
       }
       throw RabbitError(0, "cannot " + what + ": unexpected broker reply");
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
@@ -453,7 +454,7 @@ RabbitConnection::Confirms RabbitConnection::await_confirms(unsigned long long f
       case AMQP_BASIC_RETURN_METHOD: {
         const auto* r = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
         returned = "unroutable: exchange '" + bytes(r->exchange) + "' has no queue bound for routing key '" +
-                   bytes(r->routing_key) + "' (" + bytes(r->reply_text) + ")";
+                   bytes(r->routing_key) + "' (" + printable(bytes(r->reply_text)) + ")";
         break;
       }
       case AMQP_BASIC_ACK_METHOD: {
@@ -474,7 +475,7 @@ RabbitConnection::Confirms RabbitConnection::await_confirms(unsigned long long f
       case AMQP_CHANNEL_CLOSE_METHOD: {
         const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
         const int code = close->reply_code;
-        const std::string text = bytes(close->reply_text);
+        const std::string text = printable(bytes(close->reply_text));
         amqp_channel_close_ok_t ok{};
         amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
         out.lost = RabbitError(code, "channel closed by the broker: " + text);
@@ -482,7 +483,7 @@ RabbitConnection::Confirms RabbitConnection::await_confirms(unsigned long long f
       }
       case AMQP_CONNECTION_CLOSE_METHOD: {
         const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-        out.lost = RabbitError(close->reply_code, "connection closed by the broker: " + bytes(close->reply_text));
+        out.lost = RabbitError(close->reply_code, "connection closed by the broker: " + printable(bytes(close->reply_text)));
         return out;
       }
       default:
@@ -533,14 +534,14 @@ RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {
       throw RabbitError(0, "the broker cancelled the consumer of queue '" + consumed_queue_ + "' (was it deleted?)");
     case AMQP_CHANNEL_CLOSE_METHOD: {
       const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-      const std::string text = bytes(close->reply_text);
+      const std::string text = printable(bytes(close->reply_text));
       amqp_channel_close_ok_t ok{};
       amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
       throw RabbitError(close->reply_code, "channel closed by the broker: " + text);
     }
     case AMQP_CONNECTION_CLOSE_METHOD: {
       const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-      const std::string text = bytes(close->reply_text);
+      const std::string text = printable(bytes(close->reply_text));
       amqp_connection_close_ok_t ok{};
       amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
       throw RabbitError(close->reply_code, "connection closed by the broker: " + text);

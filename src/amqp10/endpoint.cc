@@ -4,6 +4,8 @@
 #include <proton/ssl.hpp>
 #include <proton/value.hpp>
 
+#include "common/printable.h"
+
 namespace mi::amqp10 {
 
 std::string Endpoint::url() const {
@@ -20,6 +22,10 @@ proton::connection_options connection_options(const Endpoint& endpoint) {
         endpoint.password);
   }
   if (endpoint.idle_timeout.count() > 0) options.idle_timeout(proton::duration(endpoint.idle_timeout.count()));
+  // Without a bound Proton takes a frame of any size the peer announces, holding it all in
+  // memory: a peer announcing 2 GiB and sending filler made the process hold over 1 GiB. A
+  // larger message still arrives, in several frames of this size.
+  options.max_frame_size(kMaxFrameSize);
   const bool tls = endpoint.address.scheme == "amqps";
   if (tls) {
     const std::string ca = endpoint.trust_store.empty() ? "/etc/ssl/certs/ca-certificates.crt" : endpoint.trust_store;
@@ -32,8 +38,8 @@ proton::connection_options connection_options(const Endpoint& endpoint) {
 
 std::string describe(const proton::error_condition& condition) {
   if (!condition) return "no reason given";
-  std::string out = condition.name();
-  if (!condition.description().empty()) out += ": " + condition.description();
+  std::string out = printable(condition.name());
+  if (!condition.description().empty()) out += ": " + printable(condition.description());
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <proton/error_condition.hpp>
 #include <proton/message.hpp>
 
+#include <cstdint>
 #include <optional>
 
 #include <string>
@@ -33,6 +34,9 @@ struct Endpoint {
 // carries the message VPN as `vhost:<name>` (RabbitMQ's form) on plain connections; with TLS
 // it stays the host name, which certificate verification and SNI need, and the vendor's
 // broker picks the message VPN by the AMQP port it listens on for that VPN.
+// The largest AMQP frame we accept (and announce in our open): 1 MiB.
+inline constexpr std::uint32_t kMaxFrameSize = 1024 * 1024;
+
 proton::connection_options connection_options(const Endpoint& endpoint);
 
 // The broker's product name from its Open frame ("RabbitMQ", ...), or "".

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "common/fenced_write.h"
+#include "common/printable.h"
 
 namespace mi::mqtt {
 namespace {
@@ -93,7 +94,9 @@ bool wait_fd(int fd, short events, Clock::time_point deadline) {
 }
 
 std::string with_reason_string(std::string message, const Properties& properties) {
-  if (properties.reason_string && !properties.reason_string->empty()) message += " (" + *properties.reason_string + ")";
+  if (properties.reason_string && !properties.reason_string->empty()) {
+    message += " (" + printable(*properties.reason_string) + ")";
+  }
   return message;
 }
 
@@ -467,7 +470,7 @@ void Client::handle(Packet packet) {
     const auto it = in_flight_.find(ack->packet_id);
     if (it == in_flight_.end()) return;  // not ours (any more); harmless
     completed_[ack->packet_id] =
-        Completed{std::move(it->second), ack->reason_code, ack->properties.reason_string.value_or("")};
+        Completed{std::move(it->second), ack->reason_code, printable(ack->properties.reason_string.value_or(""))};
     in_flight_.erase(it);
   } else if (auto* suback = std::get_if<Suback>(&packet)) {
     subacks_[suback->packet_id] = std::move(*suback);

@@ -12,11 +12,15 @@
 #include <csignal>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "hostile_server.h"
 #include "instance.h"
 
 namespace mi::integration {
@@ -229,6 +233,52 @@ TEST_F(HostileFiles, ASidecarNestedTwoHundredThousandLevelsDeepIsSetAsideAndTheS
   EXPECT_EQ(count_of(instance->process().log(), "deep is a file whose headers (deep.headers.json) nest deeper than 64 levels; moved to"), 1);
 }
 
+// Spool: sidecars of every wrong shape and files with odd names. The payload always
+// arrives; headers that cannot be taken are left out with a WARN that names the file; a
+// sidecar's file_name cannot move the output outside its directory.
+TEST_F(HostileFiles, OddSidecarsAndNamesStillDeliverThePayloadAndTheLogSaysWhy) {
+  start();
+  const auto drop = [&](const std::string& name, const std::string& payload, const std::optional<std::string>& sidecar) {
+    if (sidecar) {
+      write_file(dir->path() / ".sidecar", *sidecar);
+      fs::rename(dir->path() / ".sidecar", inbox() / (name + ".headers.json"));
+    }
+    write_file(dir->path() / ".payload", payload);
+    fs::rename(dir->path() / ".payload", inbox() / name);
+  };
+  std::string many_keys = "{";
+  for (int i = 0; i < 40000; ++i) many_keys += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":\"v\"";
+  many_keys += "}";
+  drop("array", "array-payload", "[1, 2, 3]");
+  drop("bad-utf8", "bad-utf8-payload", "{\"k\": \"a\xff" "b\"}");
+  drop("big-sidecar", "big-sidecar-payload", "{\"k\": \"" + std::string(2 << 20, 'x') + "\"}");
+  drop("many-keys", "many-keys-payload", many_keys);
+  drop("empty", "", std::nullopt);
+  drop("escape", "escape-payload", R"({"file_name": "../escape"})");
+  drop("line\nbreak\x1b[31m", "control-payload", std::nullopt);
+  ASSERT_TRUE(eventually([&] { return instance->delivered() == 7; }, std::chrono::seconds(20)))
+      << "delivered " << instance->delivered();
+  EXPECT_EQ(read_file(outbox() / "array"), "array-payload");
+  EXPECT_EQ(read_file(outbox() / "bad-utf8"), "bad-utf8-payload");
+  EXPECT_EQ(read_file(outbox() / "big-sidecar"), "big-sidecar-payload");
+  EXPECT_EQ(read_file(outbox() / "many-keys"), "many-keys-payload");
+  EXPECT_NE(read_file(outbox() / "many-keys.headers.json").find("\"k39999\""), std::string::npos);
+  EXPECT_TRUE(fs::exists(outbox() / "empty"));
+  EXPECT_EQ(read_file(outbox() / "empty"), "");
+  EXPECT_EQ(read_file(outbox() / "escape"), "escape-payload");
+  EXPECT_FALSE(fs::exists(dir->path() / "escape"));
+  EXPECT_EQ(read_file(outbox() / "line\nbreak\x1b[31m"), "control-payload");
+  const std::string log = instance->process().log();
+  EXPECT_EQ(count_of(log, "ignoring unreadable headers of bad-utf8"), 1) << log;
+  EXPECT_EQ(count_of(log, "ignoring the headers of big-sidecar"), 1) << log;
+  EXPECT_TRUE(eventually([&] {
+    for (const auto& e : fs::directory_iterator(inbox())) {
+      if (e.path().filename().string()[0] != '.') return false;
+    }
+    return true;
+  }));
+}
+
 // Spool: a file that crashes the service, started again after each death as systemd's
 // Restart=on-failure does. Debug builds abort on a payload named by MI_TEST_CRASH_ON_PAYLOAD,
 // standing in for a parser bug that a hostile file hits. Before, the file stayed in the spool
@@ -271,6 +321,116 @@ TEST_F(HostileFiles, AFileThatCrashesTheServiceTwiceIsSetAsideAtTheThirdStart) {
       << survivor->log();
   EXPECT_EQ(count_of(read_file(dir->path() / "start-2.log"), "the process ended while it held 1 message(s)"), 1);
 }
+
+// Hostile brokers: the output of a file workflow points at a server that speaks the protocol
+// badly on purpose (hostile_server.h), for each protocol the binders speak. Each time the
+// instance keeps serving its API, reports what went wrong in the workflow's lastError, does
+// not hold what the server floods it with, reconnects with back-off rather than in a loop,
+// and loses nothing: the spool file stays until an output stores it.
+struct HostileBrokerCase {
+  std::string protocol;  // amqp091, amqp10, mqtt
+  HostileServer::Behaviour behaviour;
+};
+
+std::string behaviour_name(HostileServer::Behaviour b);
+void PrintTo(const HostileBrokerCase& c, std::ostream* os) { *os << c.protocol << " " << behaviour_name(c.behaviour); }
+
+std::string behaviour_name(HostileServer::Behaviour b) {
+  switch (b) {
+    case HostileServer::Behaviour::kAcceptAndClose: return "AcceptsAndCloses";
+    case HostileServer::Behaviour::kGarbage: return "SendsGarbage";
+    case HostileServer::Behaviour::kHugeFrame: return "AnnouncesAHugeFrameAndFloods";
+  }
+  return "";
+}
+
+// The protocol's greeting, then the header of a frame (packet) of about 2 GiB.
+std::string huge_frame_start(const std::string& protocol) {
+  using namespace std::string_literals;
+  if (protocol == "amqp091") return "\x01\x00\x00\x7f\xff\xff\xf0"s;  // method frame, channel 0
+  if (protocol == "amqp10") return "AMQP\x03\x01\x00\x00"s + "\x7f\xff\xff\xf0\x02\x01\x00\x00"s;  // SASL layer
+  return "\x20\xff\xff\xff\x7f"s;  // MQTT CONNACK, remaining length 268,435,455
+}
+
+class HostileBroker : public ::testing::TestWithParam<HostileBrokerCase> {
+ protected:
+  void TearDown() override {
+    if (HasFailure() && instance) std::cerr << "instance log:\n" << instance->process().log();
+  }
+  std::string output_binder(int port) const {
+    const std::string at = "host: 127.0.0.1, port: " + std::to_string(port);
+    if (GetParam().protocol == "amqp091") return "{type: rabbit, environment: {spring.rabbitmq: {" + at + "}}}";
+    if (GetParam().protocol == "amqp10") {
+      return "{type: amqp, environment: {amqp: {" + at + ", username: guest, password: guest}}}";
+    }
+    return "{type: mqtt, environment: {mqtt: {" + at + "}}}";
+  }
+  std::unique_ptr<TempDir> dir;
+  std::unique_ptr<Instance> instance;
+};
+
+TEST_P(HostileBroker, TheInstanceServesReportsReconnectsCalmlyAndLosesNothing) {
+  dir = std::make_unique<TempDir>("hostile-broker-" + GetParam().protocol + "-" + behaviour_name(GetParam().behaviour));
+  fs::create_directories(dir->path() / "inbox");
+  write_file(dir->path() / "keep", "precious");
+  fs::rename(dir->path() / "keep", dir->path() / "inbox" / "keep");
+  HostileServer server(GetParam().behaviour, huge_frame_start(GetParam().protocol));
+  const int port = free_port();
+  instance = std::make_unique<Instance>(dir->path(), server_and_users_config(port) + R"(    workflows:
+      0: {enabled: true}
+spring:
+  cloud:
+    stream:
+      binders:
+        disk: {type: file}
+        hostile: )" + output_binder(server.port()) + R"(
+      bindings:
+        input-0: {destination: inbox, binder: disk}
+        output-0: {destination: out, binder: hostile}
+      rabbit.bindings.output-0.producer.routing-key: out
+)", port);
+  auto reader = instance->client();
+  std::string error;
+  ASSERT_TRUE(eventually([&] {
+    auto res = reader.Get("/actuator/workflows/0");
+    error = res && res->status == 200 ? nlohmann::json::parse(res->body).value("lastError", "") : "";
+    return !error.empty();
+  }, std::chrono::seconds(30))) << "no error reported; connections: " << server.connections();
+  std::cout << GetParam().protocol << " / " << behaviour_name(GetParam().behaviour) << ": " << error << "\n";
+  // What the server sent is quoted in a bounded, printable form (common/printable.h).
+  EXPECT_LT(error.size(), 700u);
+  EXPECT_EQ(error.find_first_of("\n\r\x1b"), std::string::npos);
+  const int connections_then = server.connections();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // Back-off: 1 s, then 2 s... A loop would have made hundreds of connections.
+  EXPECT_LE(server.connections() - connections_then, 4);
+  const auto asked = std::chrono::steady_clock::now();
+  auto health = instance->anonymous_client().Get("/actuator/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(health->body).value("status", ""), "RECONNECTING");  // the output is down
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(2));
+  EXPECT_FALSE(instance->process().wait_exit(std::chrono::milliseconds(0)).has_value()) << "the service died";
+  // The server offered up to 512 MiB in one frame; the service with sanitizers is ~150 MiB.
+  EXPECT_LT(peak_resident_mib(instance->process().pid()), 400) << "took " << server.filler_sent() << " bytes";
+  EXPECT_EQ(read_file(dir->path() / "inbox" / "keep"), "precious");
+}
+
+std::vector<HostileBrokerCase> hostile_broker_cases() {
+  std::vector<HostileBrokerCase> cases;
+  for (const char* protocol : {"amqp091", "amqp10", "mqtt"}) {
+    for (auto b : {HostileServer::Behaviour::kAcceptAndClose, HostileServer::Behaviour::kGarbage,
+                   HostileServer::Behaviour::kHugeFrame}) {
+      cases.push_back({protocol, b});
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, HostileBroker, ::testing::ValuesIn(hostile_broker_cases()),
+                         [](const ::testing::TestParamInfo<HostileBrokerCase>& param_info) {
+                           return param_info.param.protocol + behaviour_name(param_info.param.behaviour);
+                         });
 
 // A raw TCP connection to the instance, for what no well-behaved client sends.
 class RawConnection {
@@ -538,6 +698,48 @@ TEST_F(HostileConfig, DuplicateKeysInOneFileAreWarned) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("duplicate key"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("server.port = 5678"), std::string::npos) << r.output;
+}
+
+// Odd requests from a client that holds the admin role: ids out of range, bodies of the
+// wrong shape, paths with dots and NULs, credentials that are not Basic credentials. Each
+// is answered with its 4xx; the instance and its workflow carry on.
+TEST_F(HostileHttp, OddPathsBodiesAndCredentialsAreAnsweredWithTheirClientErrors) {
+  const std::string admin = "Basic YWRtaW46YWRtaW4tc2VjcmV0LXB3";  // admin:admin-secret-pw
+  struct Odd {
+    std::string method, path, authorization, body;
+    int status;
+  };
+  const std::vector<Odd> odd = {
+      {"GET", "/actuator/workflows/99999999999999999999", admin, "", 404},
+      {"GET", "/actuator/workflows/-1", admin, "", 404},
+      {"GET", "/actuator/workflows/0x1", admin, "", 404},
+      {"GET", "/actuator/workflows/0%00", admin, "", 404},
+      {"GET", "/actuator/../actuator/workflows", admin, "", 404},
+      {"GET", "/actuator/loggers/" + std::string(4000, 'a'), admin, "", 404},
+      {"POST", "/actuator/workflows/0", admin, R"({"state": 5})", 400},
+      {"POST", "/actuator/workflows/0", admin, R"([{"state": "STOPPED"}])", 400},
+      {"POST", "/actuator/workflows/0", admin, R"({"state": "STOPPED\u0000"})", 400},
+      {"POST", "/actuator/workflows/0", admin, R"({"state": ")" + std::string(15000, 'A') + R"("})", 400},
+      {"GET", "/actuator/workflows", "Basic !!!not-base64", "", 401},
+      {"GET", "/actuator/workflows", "Basic YWRtaW4=", "", 401},  // "admin": no colon, no password
+  };
+  for (const auto& o : odd) {
+    RawConnection c(port);
+    ASSERT_TRUE(c.connected());
+    std::string request = o.method + " " + o.path + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + o.authorization +
+                          "\r\nConnection: close\r\n";
+    if (o.method == "POST") {
+      request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(o.body.size()) + "\r\n";
+    }
+    ASSERT_TRUE(c.send(request + "\r\n" + o.body));
+    EXPECT_EQ(statuses_of(c.read_all(std::chrono::seconds(3))), std::vector<int>{o.status})
+        << o.method << " " << o.path.substr(0, 80) << " " << o.body.substr(0, 80);
+  }
+  EXPECT_GE(health_ms(), 0);
+  auto workflow = instance->client().Get("/actuator/workflows/0");
+  ASSERT_TRUE(workflow);
+  EXPECT_EQ(nlohmann::json::parse(workflow->body).value("state", ""), "running");
+  EXPECT_FALSE(instance->process().wait_exit(std::chrono::milliseconds(0)).has_value()) << "the service died";
 }
 
 // Row 15: SIGHUP.
