@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -94,17 +96,26 @@ std::optional<int> Process::wait_exit(std::chrono::milliseconds timeout) {
 std::string Process::log() const { return read_file(log_path_); }
 
 int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+  // Never the same port twice in one process: once its socket is closed, the kernel may give
+  // a port to the next bind(0) again. A broker's AMQP and Erlang distribution ports once came
+  // out equal; the distribution listener took the port, the AMQP listener failed with
+  // eaddrinuse, and the port looked open all the same.
+  static std::mutex mutex;
+  static std::set<int> handed_out;
+  for (;;) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    const int port = ntohs(addr.sin_port);
+    close(fd);
+    std::lock_guard lock(mutex);
+    if (handed_out.insert(port).second) return port;
+  }
 }
 
 RunResult run_to_completion(const std::string& binary, const std::vector<std::string>& args,

@@ -36,7 +36,7 @@ class Process {
   std::filesystem::path log_path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago and was not handed out before in this process.
 int free_port();
 
 // Runs the binary to completion (for --check-config and bad configurations).
