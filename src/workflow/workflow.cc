@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "common/logging.h"
+#include "common/printable.h"
 
 namespace mi::workflow {
 namespace {
@@ -437,10 +438,11 @@ void Workflow::set_aside_poison(std::vector<InHand>& batch) {
     const int crashes = poison_.crashes(fingerprint);
     const auto& headers = m.delivery.message.headers;
     std::string which = "a message of " + std::to_string(m.delivery.message.payload.size()) + " bytes";
+    // Names from producers: printable, so a name cannot forge log lines.
     if (auto file = headers.find("file_name"); file != headers.end()) {
-      which = "file " + file->second;
+      which = "file " + printable(file->second);
     } else if (auto id = headers.find("message-id"); id != headers.end()) {
-      which = "message " + id->second.substr(0, 200);
+      which = "message " + printable(id->second);
     }
     const std::string reason = "the process died " + std::to_string(crashes) + " times while holding it";
     bool moved = false;
