@@ -334,11 +334,12 @@ bool Workflow::process(std::vector<InHand>& batch) {
     wait_interruptibly(kFencedPause);
     return true;
   }
+  if (poison_.enabled()) {
+    for (auto& m : batch) m.fingerprint = PoisonGuard::fingerprint(m.delivery.message);
+  }
   set_aside_poison(batch);
   if (batch.size() > 1 && poison_.enabled() &&
-      std::any_of(batch.begin(), batch.end(), [&](const InHand& m) {
-        return poison_.crashes(PoisonGuard::fingerprint(m.delivery.message)) > 0;
-      })) {
+      std::any_of(batch.begin(), batch.end(), [&](const InHand& m) { return poison_.crashes(m.fingerprint) > 0; })) {
     // The process died holding one of these before: each goes alone, so that a death blames
     // the one message that caused it and not the others of its batch.
     bool output_up = true;
@@ -365,7 +366,7 @@ bool Workflow::send(std::vector<InHand>& batch) {
   } cleared{poison_};
   std::vector<std::uint64_t> fingerprints;
   if (poison_.enabled()) {
-    for (const auto& m : batch) fingerprints.push_back(PoisonGuard::fingerprint(m.delivery.message));
+    for (const auto& m : batch) fingerprints.push_back(m.fingerprint);
     try {
       poison_.taking(fingerprints);
     } catch (const std::exception& e) {
@@ -433,7 +434,7 @@ void Workflow::set_aside_poison(std::vector<InHand>& batch) {
   if (!poison_.enabled()) return;
   bool handed_back = false;
   std::erase_if(batch, [&](InHand& m) {
-    const std::uint64_t fingerprint = PoisonGuard::fingerprint(m.delivery.message);
+    const std::uint64_t fingerprint = m.fingerprint;
     if (!poison_.is_poison(fingerprint)) return false;
     const int crashes = poison_.crashes(fingerprint);
     const auto& headers = m.delivery.message.headers;

@@ -83,6 +83,7 @@ class Workflow {
   struct InHand {
     Delivery delivery;
     SteadyTime taken;
+    std::uint64_t fingerprint = 0;  // PoisonGuard::fingerprint, set once per message when the guard is on
   };
   // The worker: open_bindings(), then move_messages() until asked to stop.
   void run();

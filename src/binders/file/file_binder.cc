@@ -223,14 +223,8 @@ class FileInput final : public workflow::InputBinding {
       spool_name = claims_->spool_name(name);
       if (!claims_->hand_back(*dir_, name)) return false;  // its name is taken in the spool: stays claimed
     }
-    const std::string moved_as = dir_->move_into(spool_name, std::string(kRejectedDirectory));
+    const std::string moved_as = move_to_rejected(spool_name);
     in_flight_.erase(it);
-    try {
-      dir_->move_into(spool_name + std::string(kHeadersSuffix), std::string(kRejectedDirectory));
-    } catch (const BindingError&) {
-      // Usually there is no sidecar.
-    }
-    dir_->sync();
     logger("binder.file")->warn("{}: {} moved to {}: {}", settings_.name, spool_name,
                                 (path_ / kRejectedDirectory / moved_as).string(), reason);
     return true;
@@ -353,15 +347,22 @@ class FileInput final : public workflow::InputBinding {
   // too large): it moves, with its headers, into <spool>/.rejected/ and is reported once,
   // so nothing is lost and nothing is retried in a loop. If even that fails (a read-only
   // spool), it stays where it is, reported once and skipped until it changes.
+  // Moves spool file `name` and its sidecar into <spool>/.rejected/; returns the name it got
+  // there. Throws BindingError if the file cannot be moved.
+  std::string move_to_rejected(const std::string& name) {
+    const std::string moved_as = dir_->move_into(name, std::string(kRejectedDirectory));
+    try {
+      dir_->move_into(name + std::string(kHeadersSuffix), std::string(kRejectedDirectory));
+    } catch (const BindingError&) {
+      // Usually there is no sidecar.
+    }
+    dir_->sync();
+    return moved_as;
+  }
+
   void set_aside(const Directory::Entry& e, const std::string& reason) {
     try {
-      const std::string moved_as = dir_->move_into(e.name, std::string(kRejectedDirectory));
-      try {
-        dir_->move_into(e.name + std::string(kHeadersSuffix), std::string(kRejectedDirectory));
-      } catch (const BindingError&) {
-        // Usually there is no sidecar.
-      }
-      dir_->sync();
+      const std::string moved_as = move_to_rejected(e.name);
       logger("binder.file")->warn("{}: {} is {}; moved to {}", settings_.name, e.name, reason,
                                   (path_ / kRejectedDirectory / moved_as).string());
     } catch (const BindingError& error) {
