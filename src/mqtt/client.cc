@@ -459,6 +459,7 @@ void Client::handle(Packet packet) {
     pub.content_type = publish->properties.content_type.value_or("");
     pub.correlation_data = publish->properties.correlation_data.value_or("");
     pub.user_properties = std::move(publish->properties.user_properties);
+    pub.user_properties_left_out = publish->properties.user_properties_left_out;
     pub.connection = connection_serial_;
     if (pub.qos == 1) unacknowledged_.insert(pub.packet_id);
     received_.push_back(std::move(pub));

@@ -68,6 +68,7 @@ struct Publication {
   std::string content_type;
   std::string correlation_data;
   std::vector<std::pair<std::string, std::string>> user_properties;
+  std::size_t user_properties_left_out = 0;  // past kMaxUserProperties (packet.h)
   std::uint64_t connection = 0;  // which Client received it; acknowledge() checks it
 };
 

@@ -185,7 +185,11 @@ Properties read_properties(Reader& in) {
       case 0x26: {
         std::string key = r.utf8("user property name");
         std::string value = r.utf8("user property value");
-        p.user_properties.emplace_back(std::move(key), std::move(value));
+        if (p.user_properties.size() < kMaxUserProperties) {
+          p.user_properties.emplace_back(std::move(key), std::move(value));
+        } else {
+          ++p.user_properties_left_out;
+        }
         break;
       }
       case 0x27: nonzero(p.maximum_packet_size, r.u32("maximum packet size"), "maximum packet size"); break;

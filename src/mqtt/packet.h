@@ -65,6 +65,9 @@ inline constexpr std::uint32_t kMaxRemainingLength = 268'435'455;
 inline constexpr std::size_t kMaxPacketSize = kMaxRemainingLength + 5;
 
 // MQTT 5 properties. Only the ones a packet carries are set; encoding writes every set one.
+// At most this many user properties of one packet are kept.
+inline constexpr std::size_t kMaxUserProperties = 1000;
+
 struct Properties {
   std::optional<std::uint8_t> payload_format_indicator;      // 0x01
   std::optional<std::uint32_t> message_expiry_interval;      // 0x02
@@ -89,6 +92,9 @@ struct Properties {
   std::optional<std::uint8_t> maximum_qos;                   // 0x24
   std::optional<std::uint8_t> retain_available;              // 0x25
   std::vector<std::pair<std::string, std::string>> user_properties;  // 0x26 (repeatable, ordered)
+  // User properties past kMaxUserProperties: checked, counted, not kept. (A 16 MiB packet
+  // holds 3 million empty ones, each a pair of strings here: 200 MB held for 16 MB read.)
+  std::size_t user_properties_left_out = 0;
   std::optional<std::uint32_t> maximum_packet_size;          // 0x27
   std::optional<std::uint8_t> wildcard_subscription_available;       // 0x28
   std::optional<std::uint8_t> subscription_identifiers_available;    // 0x29

@@ -101,6 +101,24 @@ TEST(MqttPacket, PublishRoundTripsWithProperties) {
   EXPECT_EQ(std::get<Publish>(round_trip(q0)), q0);
 }
 
+// A producer's packet with more user properties than are kept: the first kMaxUserProperties
+// arrive in order, the rest are counted, and the packet is still taken (not malformed).
+TEST(MqttPacket, UserPropertiesPastTheBoundAreCountedNotKept) {
+  Publish p;
+  p.topic = "t";
+  p.qos = 1;
+  p.packet_id = 7;
+  p.payload = "body";
+  for (std::size_t i = 0; i < kMaxUserProperties + 1500; ++i) {
+    p.properties.user_properties.emplace_back("k" + std::to_string(i), "");
+  }
+  const Publish got = std::get<Publish>(round_trip(p));
+  ASSERT_EQ(got.properties.user_properties.size(), kMaxUserProperties);
+  EXPECT_EQ(got.properties.user_properties.back().first, "k" + std::to_string(kMaxUserProperties - 1));
+  EXPECT_EQ(got.properties.user_properties_left_out, 1500u);
+  EXPECT_EQ(got.payload, "body");
+}
+
 TEST(MqttPacket, PublishWithTopicAliasAndEmptyTopic) {
   Publish p;
   p.topic = "";

@@ -256,7 +256,9 @@ TEST_F(HostileFiles, OddSidecarsAndNamesStillDeliverThePayloadAndTheLogSaysWhy) 
   drop("empty", "", std::nullopt);
   drop("escape", "escape-payload", R"({"file_name": "../escape"})");
   drop("line\nbreak\x1b[31m", "control-payload", std::nullopt);
-  ASSERT_TRUE(eventually([&] { return instance->delivered() == 7; }, std::chrono::seconds(20)))
+  // A name that would forge a log line where the WARN about its unreadable sidecar quotes it.
+  drop("forged\n2026-12-07 [error] fake line", "forged-payload", "not json");
+  ASSERT_TRUE(eventually([&] { return instance->delivered() == 8; }, std::chrono::seconds(20)))
       << "delivered " << instance->delivered();
   EXPECT_EQ(read_file(outbox() / "array"), "array-payload");
   EXPECT_EQ(read_file(outbox() / "bad-utf8"), "bad-utf8-payload");
@@ -271,6 +273,9 @@ TEST_F(HostileFiles, OddSidecarsAndNamesStillDeliverThePayloadAndTheLogSaysWhy) 
   const std::string log = instance->process().log();
   EXPECT_EQ(count_of(log, "ignoring unreadable headers of bad-utf8"), 1) << log;
   EXPECT_EQ(count_of(log, "ignoring the headers of big-sidecar"), 1) << log;
+  EXPECT_EQ(read_file(outbox() / "forged\n2026-12-07 [error] fake line"), "forged-payload");
+  EXPECT_EQ(count_of(log, "ignoring unreadable headers of forged\\x0a2026-12-07 [error] fake line"), 1) << log;
+  EXPECT_EQ(count_of(log, "\n2026-12-07 [error] fake line"), 0) << log;
   EXPECT_TRUE(eventually([&] {
     for (const auto& e : fs::directory_iterator(inbox())) {
       if (e.path().filename().string()[0] != '.') return false;

@@ -23,7 +23,7 @@ using workflow::BindingError;
 namespace {
 
 std::string errno_text(const std::string& what, const fs::path& path) {
-  return what + " " + path.string() + ": " + std::strerror(errno);
+  return what + " " + shown(path) + ": " + std::strerror(errno);
 }
 
 // Closes a descriptor at the end of a scope.

@@ -14,8 +14,14 @@
 #include <vector>
 
 #include "common/fencing_gate.h"
+#include "common/printable.h"
 
 namespace mi::binders {
+
+// A spool file's name or path on its way into a log line or an error. Whoever writes the
+// spool picks the names: a newline or an escape sequence in one is shown as \xNN, so a name
+// cannot forge log lines (common/printable.h). Long enough for any path.
+inline std::string shown(const std::filesystem::path& path) { return printable(path.string(), 8192); }
 
 // "a symbolic link (not followed)", "a FIFO", ... for the log.
 std::string file_type_name(mode_t type);

@@ -42,7 +42,7 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 }
 
 std::string errno_text(const std::string& what, const fs::path& path) {
-  return what + " " + path.string() + ": " + std::strerror(errno);
+  return what + " " + shown(path) + ": " + std::strerror(errno);
 }
 
 void ensure_directory(const fs::path& dir, const std::string& binding) {
@@ -193,7 +193,7 @@ class FileInput final : public workflow::InputBinding {
          dir_->writers(name) == Directory::Writers::kWriting)) {
       logger("binder.file")->warn("{}: {} changed after it was read (written to again, or replaced); it stays in "
                                   "the spool and is delivered again",
-                                  settings_.name, (path_ / name).string());
+                                  settings_.name, shown(path_ / name));
       return;
     }
     dir_->remove(name + std::string(kHeadersSuffix));
@@ -225,8 +225,8 @@ class FileInput final : public workflow::InputBinding {
     }
     const std::string moved_as = move_to_rejected(spool_name);
     in_flight_.erase(it);
-    logger("binder.file")->warn("{}: {} moved to {}: {}", settings_.name, spool_name,
-                                (path_ / kRejectedDirectory / moved_as).string(), reason);
+    logger("binder.file")->warn("{}: {} moved to {}: {}", settings_.name, shown(spool_name),
+                                shown(path_ / kRejectedDirectory / moved_as), reason);
     return true;
   }
 
@@ -323,7 +323,8 @@ class FileInput final : public workflow::InputBinding {
       }
       if (e.directory()) {
         if (reported_directories_.insert(e.name).second) {
-          logger("binder.file")->warn("{}: ignoring directory {} in the spool {}", settings_.name, e.name, path_.string());
+          logger("binder.file")->warn("{}: ignoring directory {} in the spool {}", settings_.name, shown(e.name),
+                                      path_.string());
         }
         continue;
       }
@@ -363,12 +364,12 @@ class FileInput final : public workflow::InputBinding {
   void set_aside(const Directory::Entry& e, const std::string& reason) {
     try {
       const std::string moved_as = move_to_rejected(e.name);
-      logger("binder.file")->warn("{}: {} is {}; moved to {}", settings_.name, e.name, reason,
-                                  (path_ / kRejectedDirectory / moved_as).string());
+      logger("binder.file")->warn("{}: {} is {}; moved to {}", settings_.name, shown(e.name), reason,
+                                  shown(path_ / kRejectedDirectory / moved_as));
     } catch (const BindingError& error) {
       skipped_[e.name] = SkippedFile{e.inode, e.mtime_ns, e.size};
-      logger("binder.file")->warn("{}: {} is {}; skipped until it changes ({})", settings_.name, e.name, reason,
-                                  error.what());
+      logger("binder.file")->warn("{}: {} is {}; skipped until it changes ({})", settings_.name, shown(e.name),
+                                  reason, error.what());
     }
   }
 
@@ -397,7 +398,7 @@ class FileInput final : public workflow::InputBinding {
                 "{}: cannot ask the kernel whether {} is still being written ({}); such files are taken once their "
                 "size and modification time stayed the same for {} ms (consumer.quiet-period; running with "
                 "CAP_LEASE avoids the wait)",
-                settings_.name, (path_ / e.name).string(), why, quiet_period_.count());
+                settings_.name, shown(path_ / e.name), why, quiet_period_.count());
           }
           break;
       }
@@ -420,16 +421,16 @@ class FileInput final : public workflow::InputBinding {
     const auto result = dir.read(sidecar, kMaxSidecarBytes, text);
     if (result.status == Directory::ReadStatus::kGone) return std::nullopt;
     if (result.status != Directory::ReadStatus::kOk) {
-      logger("binder.file")->warn("{}: ignoring the headers of {}: {} is {}", settings_.name, name, sidecar,
-                                  result.reason);
+      logger("binder.file")->warn("{}: ignoring the headers of {}: {} is {}", settings_.name, shown(name),
+                                  shown(sidecar), result.reason);
       return std::nullopt;
     }
     try {
       for (auto& [key, value] : decode_sidecar(text)) headers[key] = std::move(value);
     } catch (const JsonTooDeep&) {
-      return "a file whose headers (" + sidecar + ") nest deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+      return "a file whose headers (" + shown(sidecar) + ") nest deeper than " + std::to_string(kMaxJsonDepth) + " levels";
     } catch (const nlohmann::json::exception& e) {
-      logger("binder.file")->warn("{}: ignoring unreadable headers of {}: {}", settings_.name, name, e.what());
+      logger("binder.file")->warn("{}: ignoring unreadable headers of {}: {}", settings_.name, shown(name), e.what());
     }
     return std::nullopt;
   }

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "common/logging.h"
+#include "common/printable.h"
 #include "config/key_table.h"
 #include "workflow/fenced_publish.h"
 #include "mqtt/client.h"
@@ -107,6 +108,12 @@ class MqttInput final : public workflow::InputBinding {
       if (!publication) return std::nullopt;
       Message m{std::move(publication->payload), {}};
       for (auto& [key, value] : publication->user_properties) m.headers[key] = std::move(value);
+      if (publication->user_properties_left_out > 0) {
+        logger("binder.mqtt")->warn("{}: a message on topic '{}' came with {} user properties; the {} past the first {} were left out",
+                                    binding_.name, printable(publication->topic),
+                                    publication->user_properties.size() + publication->user_properties_left_out,
+                                    publication->user_properties_left_out, mqtt::kMaxUserProperties);
+      }
       if (!publication->content_type.empty()) m.headers["content-type"] = publication->content_type;
       if (!publication->correlation_data.empty()) m.headers["correlation-id"] = publication->correlation_data;
       m.headers[kReceivedTopicHeader] = publication->topic;
