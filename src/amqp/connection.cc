@@ -318,6 +318,11 @@ void RabbitConnection::requeue(unsigned long long tag) {
   if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot requeue: ") + amqp_error_string2(rc));
 }
 
+void RabbitConnection::reject(unsigned long long tag) {
+  const int rc = amqp_basic_reject(conn_, channel_, tag, 0);
+  if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("cannot reject: ") + amqp_error_string2(rc));
+}
+
 namespace {
 
 std::string field_text(const amqp_field_value_t& v) {
@@ -503,31 +508,85 @@ void RabbitConnection::publish_confirmed(const std::string& exchange, const std:
   if (c.kind == Confirm::kNack) throw RabbitError(0, c.text);
 }
 
+namespace {
+
+// How long the header and body frames of a delivery may take to follow its basic.deliver
+// (RabbitMQ writes them at once); with heartbeats on, a dead connection is noticed sooner.
+constexpr Millis kContentFrameTimeout{30000};
+
+}  // namespace
+
+// Not amqp_consume_message(): rabbitmq-c allocates the body size a content header announces,
+// up to 2^64 bytes, before the first body frame arrives. Here the body is collected frame by
+// frame, and one over max_body_size_ is read off the socket and dropped.
+RabbitConnection::Event RabbitConnection::read_delivery(const amqp_frame_t& deliver) {
+  const auto* method = static_cast<const amqp_basic_deliver_t*>(deliver.payload.method.decoded);
+  Event e;
+  e.tag = method->delivery_tag;
+  e.redelivered = method->redelivered != 0;
+  const amqp_channel_t channel = deliver.channel;
+  // The next frame of this delivery's channel. Frames of other channels (a channel closed by
+  // consume_on_new_channel may still be delivering) are skipped; a connection.close is not.
+  const auto next_content_frame = [&](amqp_frame_t& frame) {
+    for (;;) {
+      timeval tv = to_timeval(kContentFrameTimeout);
+      const int rc = amqp_simple_wait_frame_noblock(conn_, &frame, &tv);
+      if (rc == AMQP_STATUS_TIMEOUT) {
+        throw RabbitError(0, "the broker sent a delivery without its content for " +
+                                 std::to_string(kContentFrameTimeout.count() / 1000) + " s");
+      }
+      if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("connection lost: ") + amqp_error_string2(rc));
+      if (frame.channel == channel) return;
+      if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+        throw RabbitError(close->reply_code, "connection closed by the broker: " + printable(bytes(close->reply_text)));
+      }
+    }
+  };
+  amqp_frame_t frame{};
+  next_content_frame(frame);
+  if (frame.frame_type != AMQP_FRAME_HEADER) {
+    throw RabbitError(0, "protocol error: a delivery came without its content header");
+  }
+  e.body_size = frame.payload.properties.body_size;
+  e.headers = headers_of(*static_cast<const amqp_basic_properties_t*>(frame.payload.properties.decoded));
+  const bool keep = e.body_size <= max_body_size_;
+  e.kind = keep ? Event::kDelivery : Event::kOversized;
+  if (keep) e.body.reserve(e.body_size);
+  std::uint64_t received = 0;
+  while (received < e.body_size) {
+    // The frames read so far were copied out: their buffers go back to the pool, so a long
+    // body never holds more than a frame (rabbitmq-c keeps a channel's frames until released).
+    amqp_maybe_release_buffers_on_channel(conn_, channel);
+    next_content_frame(frame);
+    if (frame.frame_type != AMQP_FRAME_BODY) {
+      throw RabbitError(0, "protocol error: a delivery's body ended after " + std::to_string(received) + " of the " +
+                               std::to_string(e.body_size) + " bytes its header announced");
+    }
+    const amqp_bytes_t& fragment = frame.payload.body_fragment;
+    if (fragment.len > e.body_size - received) {
+      throw RabbitError(0, "protocol error: a delivery's body is longer than the " + std::to_string(e.body_size) +
+                               " bytes its header announced");
+    }
+    if (keep) e.body.append(static_cast<const char*>(fragment.bytes), fragment.len);
+    received += fragment.len;
+  }
+  return e;
+}
+
 RabbitConnection::Event RabbitConnection::next_event(Millis timeout) {
   amqp_maybe_release_buffers(conn_);
-  amqp_envelope_t envelope{};
   timeval tv = to_timeval(timeout);
-  const amqp_rpc_reply_t r = amqp_consume_message(conn_, &envelope, &tv, 0);
-  if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-    if (envelope.channel != channel_) {
-      // Sent on a channel closed since (consume_on_new_channel): the broker took it back.
-      amqp_destroy_envelope(&envelope);
-      return {};
-    }
-    Event e{Event::kDelivery, envelope.delivery_tag, bytes(envelope.message.body),
-            headers_of(envelope.message.properties), envelope.redelivered != 0};
-    amqp_destroy_envelope(&envelope);
+  amqp_frame_t frame{};
+  const int rc = amqp_simple_wait_frame_noblock(conn_, &frame, &tv);
+  if (rc == AMQP_STATUS_TIMEOUT) return {};
+  if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("connection lost: ") + amqp_error_string2(rc));
+  if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_DELIVER_METHOD) {
+    Event e = read_delivery(frame);
+    // Sent on a channel closed since (consume_on_new_channel): the broker took it back.
+    if (frame.channel != channel_) return {};
     return e;
   }
-  if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION) throw RabbitError(0, "unexpected reply while consuming");
-  if (r.library_error == AMQP_STATUS_TIMEOUT) return {};
-  if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE) {
-    throw RabbitError(0, std::string("connection lost: ") + amqp_error_string2(r.library_error));
-  }
-  // A method other than a delivery is next.
-  amqp_frame_t frame{};
-  const int rc = amqp_simple_wait_frame(conn_, &frame);
-  if (rc != AMQP_STATUS_OK) throw RabbitError(0, std::string("connection lost: ") + amqp_error_string2(rc));
   if (frame.frame_type != AMQP_FRAME_METHOD) return {};
   switch (frame.payload.method.id) {
     case AMQP_BASIC_CANCEL_METHOD:

@@ -3,6 +3,7 @@
 // reply structs into exceptions with operator-readable messages.
 #include <amqp.h>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <vector>
@@ -64,6 +65,9 @@ class RabbitConnection {
   void ack(unsigned long long tag, bool multiple);
   // Hands a delivery back to the queue for another attempt.
   void requeue(unsigned long long tag);
+  // Refuses a delivery for good (basic.reject, no requeue): the broker dead-letters it
+  // where the queue has a dead-letter exchange, else drops it.
+  void reject(unsigned long long tag);
 
   // Message properties as micro-integration headers: content-type, correlation-id,
   // message-id, and every entry of the AMQP headers table (non-string values as text).
@@ -105,20 +109,33 @@ class RabbitConnection {
                           const FencingGate* fence = nullptr);
 
   struct Event {
-    enum Kind { kNothing, kDelivery } kind = kNothing;
+    // kOversized: a delivery whose body is larger than max_body_size(); its body was read off
+    // the socket frame by frame and dropped, never held (`body` is empty, `body_size` says how
+    // large it was). The caller settles it like any delivery.
+    enum Kind { kNothing, kDelivery, kOversized } kind = kNothing;
     unsigned long long tag = 0;
     std::string body;
     Headers headers;
     // The broker delivered this message to a consumer before (which did not ack it).
     bool redelivered = false;
+    std::uint64_t body_size = 0;
   };
   // Waits up to `timeout` for a delivery; throws RabbitError if the flow is gone (consumer
   // cancelled, channel or connection closed, heartbeat timeout).
   Event next_event(Millis timeout);
 
+  // The largest message body next_event() holds; rabbitmq-c's own reader would allocate
+  // whatever size a content header announces. Default: RabbitMQ's own default
+  // max_message_size, 128 MiB.
+  static constexpr std::uint64_t kDefaultMaxBodySize = 128ULL << 20;
+  void set_max_body_size(std::uint64_t bytes) { max_body_size_ = bytes; }
+  std::uint64_t max_body_size() const { return max_body_size_; }
+
  private:
   void check_reply(amqp_rpc_reply_t reply, const std::string& what);
   void open_channel();
+  // The content (header and body frames) of the delivery whose basic.deliver is `deliver`.
+  Event read_delivery(const amqp_frame_t& deliver);
 
   // The constructor's work: opens the socket, logs in and opens the channel.
   void connect(const config::BrokerAddress& address, const config::SessionSettings& settings, Millis rpc_timeout);
@@ -127,6 +144,7 @@ class RabbitConnection {
   amqp_channel_t channel_ = 0;
   unsigned long long next_publish_tag_ = 1;  // publisher-confirm sequence on this channel
   std::string consumed_queue_;               // for the error when the broker cancels the consumer
+  std::uint64_t max_body_size_ = kDefaultMaxBodySize;
 };
 
 }  // namespace mi::amqp

@@ -16,6 +16,12 @@
 #include <proton/tracker.hpp>
 #include <proton/transport.hpp>
 
+#include <proton/delivery.h>
+#include <proton/disposition.h>
+#include <proton/link.h>
+#include <proton/session.h>
+#include <proton/work_queue.hpp>
+
 #include <cstring>
 
 namespace mi::amqp10 {
@@ -58,6 +64,17 @@ Headers headers_of(const proton::message& m) {
   if (!m.subject().empty()) headers["subject"] = m.subject();
   return headers;
 }
+
+// proton::link keeps its pn_link_t in a protected member of a base class. The C API reaches
+// what the C++ one does not: the link's max-message-size, the session's incoming capacity and
+// a delivery still partly transferred. (A pointer to the protected member, formed in a
+// derived class, may be applied to any receiver.)
+struct LinkAccess : proton::receiver {
+  static pn_link_t* of(const proton::receiver& r) { return (r.*(&LinkAccess::pn_object))(); }
+};
+
+// How often the receiving thread looks at a message still being transferred.
+const proton::duration kPartialCheckInterval{200};
 
 }  // namespace
 
@@ -119,9 +136,19 @@ class Client::Handler final : public proton::messaging_handler {
   void on_error(const proton::error_condition& c) override { fail(describe(c)); }
 
   // Work from the client's callers, run here.
-  void open_receiver(const std::string& address, int credit) {
+  void open_receiver(const std::string& address, int credit, std::uint64_t max_message_size) {
     receiver_ = connection_.open_receiver(
         address, proton::receiver_options().credit_window(credit).auto_accept(false));
+    // Before Proton writes the begin and attach frames (after this returns): both carry it.
+    pn_link_t* link = LinkAccess::of(receiver_);
+    pn_link_set_max_message_size(link, max_message_size);
+    // Proton keeps a message's frames until its last one came, with no bound of its own.
+    // With a capacity, the session window it grants (capacity minus what it holds, in
+    // frames) stops a sender once this much is held; a sender that goes on is a protocol
+    // error (window-violation) that closes the connection.
+    pn_session_set_incoming_capacity(pn_link_session(link), max_message_size + 2 * kMaxFrameSize);
+    max_message_size_ = max_message_size;
+    schedule_partial_check();
   }
   void open_sender(const std::string& address) { sender_ = connection_.open_sender(address); }
   void settle(std::uint64_t tag, bool accept) {
@@ -148,6 +175,33 @@ class Client::Handler final : public proton::messaging_handler {
   }
 
  private:
+  void schedule_partial_check() {
+    connection_.work_queue().schedule(kPartialCheckInterval, [this] { check_partial_delivery(); });
+  }
+  // A message past max_message_size_ while still arriving is refused before more of it is
+  // held: rejected and settled, so the broker does not offer it again (it dead-letters or
+  // drops it, as for any rejected message), then the connection is closed, because Proton
+  // counts the rest of a settled message's frames against the session window for good.
+  void check_partial_delivery() {
+    if (closing_ || !receiver_) return;
+    pn_delivery_t* current = pn_link_current(LinkAccess::of(receiver_));
+    if (current && pn_delivery_partial(current) && pn_delivery_pending(current) > max_message_size_) {
+      const std::string why = "rejected a message larger than max-message-size (" + std::to_string(max_message_size_) +
+                              " bytes): " + std::to_string(pn_delivery_pending(current)) +
+                              " bytes had arrived and more were coming";
+      pn_condition_t* condition = pn_disposition_condition(pn_delivery_local(current));
+      pn_condition_set_name(condition, "amqp:link:message-size-exceeded");
+      pn_condition_set_description(condition, why.c_str());
+      pn_delivery_update(current, PN_REJECTED);
+      pn_delivery_settle(current);
+      fail(why);
+      closing_ = true;
+      connection_.close(proton::error_condition("amqp:link:message-size-exceeded", why));
+      return;
+    }
+    schedule_partial_check();
+  }
+
   static bool fence_allows(const FencingGate* fence) {
     return !fence || fence->allows(std::chrono::steady_clock::now());
   }
@@ -178,6 +232,7 @@ class Client::Handler final : public proton::messaging_handler {
   proton::sender sender_;
   std::map<std::uint64_t, proton::delivery> deliveries_;  // received, not yet settled
   std::uint64_t next_tag_ = 0;
+  std::uint64_t max_message_size_ = Client::kDefaultMaxMessageSize;
   bool closing_ = false;
 };
 
@@ -226,9 +281,9 @@ void Client::inject(std::function<void()> work) {
   if (!queue || !queue->add(proton::work(std::move(work)))) throw Amqp10Error(url_ + ": connection closed");
 }
 
-void Client::open_receiver(const std::string& queue, int credit, Millis timeout) {
+void Client::open_receiver(const std::string& queue, int credit, Millis timeout, std::uint64_t max_message_size) {
   const std::string address = queue_address(product_, queue);
-  inject([this, address, credit] { handler_->open_receiver(address, credit); });
+  inject([this, address, credit, max_message_size] { handler_->open_receiver(address, credit, max_message_size); });
   await_attach(&Client::receiver_open_, "a receiver", address, timeout);
 }
 

@@ -52,7 +52,14 @@ class Client {
 
   // Attaches a receiver to the queue at `queue` (see queue_address()) with this much
   // credit, settling nothing by itself; waits for the broker's attach.
-  void open_receiver(const std::string& queue, int credit, Millis timeout);
+  // `max_message_size` is announced in the attach, and bounds what is held: the session
+  // takes at most that plus two frames before the message completes (AMQP's session window),
+  // and a message that grows past it is rejected (amqp:link:message-size-exceeded) and
+  // the connection closed: receive() then throws, naming it.
+  void open_receiver(const std::string& queue, int credit, Millis timeout,
+                     std::uint64_t max_message_size = kDefaultMaxMessageSize);
+  // RabbitMQ's own default max_message_size.
+  static constexpr std::uint64_t kDefaultMaxMessageSize = 128ULL << 20;
   // Attaches a sender to `address` (a queue's name, or an address starting with '/').
   void open_sender(const std::string& address, Millis timeout);
 

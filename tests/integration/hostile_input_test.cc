@@ -345,6 +345,7 @@ std::string behaviour_name(HostileServer::Behaviour b) {
     case HostileServer::Behaviour::kAcceptAndClose: return "AcceptsAndCloses";
     case HostileServer::Behaviour::kGarbage: return "SendsGarbage";
     case HostileServer::Behaviour::kHugeFrame: return "AnnouncesAHugeFrameAndFloods";
+    case HostileServer::Behaviour::kSlowDrip: return "DripsAFrameAByteAt200ms";
   }
   return "";
 }
@@ -355,6 +356,14 @@ std::string huge_frame_start(const std::string& protocol) {
   if (protocol == "amqp091") return "\x01\x00\x00\x7f\xff\xff\xf0"s;  // method frame, channel 0
   if (protocol == "amqp10") return "AMQP\x03\x01\x00\x00"s + "\x7f\xff\xff\xf0\x02\x01\x00\x00"s;  // SASL layer
   return "\x20\xff\xff\xff\x7f"s;  // MQTT CONNACK, remaining length 268,435,455
+}
+
+// The same with a frame (packet) of 1,000 bytes, which a client would wait for.
+std::string plausible_frame_start(const std::string& protocol) {
+  using namespace std::string_literals;
+  if (protocol == "amqp091") return "\x01\x00\x00\x00\x00\x03\xe8"s;
+  if (protocol == "amqp10") return "AMQP\x03\x01\x00\x00"s + "\x00\x00\x03\xe8\x02\x01\x00\x00"s;
+  return "\x20\xe8\x07"s;
 }
 
 class HostileBroker : public ::testing::TestWithParam<HostileBrokerCase> {
@@ -379,7 +388,9 @@ TEST_P(HostileBroker, TheInstanceServesReportsReconnectsCalmlyAndLosesNothing) {
   fs::create_directories(dir->path() / "inbox");
   write_file(dir->path() / "keep", "precious");
   fs::rename(dir->path() / "keep", dir->path() / "inbox" / "keep");
-  HostileServer server(GetParam().behaviour, huge_frame_start(GetParam().protocol));
+  const bool drip = GetParam().behaviour == HostileServer::Behaviour::kSlowDrip;
+  HostileServer server(GetParam().behaviour,
+                       drip ? plausible_frame_start(GetParam().protocol) : huge_frame_start(GetParam().protocol));
   const int port = free_port();
   instance = std::make_unique<Instance>(dir->path(), server_and_users_config(port) + R"(    workflows:
       0: {enabled: true}
@@ -419,13 +430,20 @@ spring:
   // The server offered up to 512 MiB in one frame; the service with sanitizers is ~150 MiB.
   EXPECT_LT(peak_resident_mib(instance->process().pid()), 400) << "took " << server.filler_sent() << " bytes";
   EXPECT_EQ(read_file(dir->path() / "inbox" / "keep"), "precious");
+  // A stop is not held up by a connection attempt the server keeps waiting.
+  const auto stopping = std::chrono::steady_clock::now();
+  instance->process().signal(SIGTERM);
+  EXPECT_EQ(instance->process().wait_exit(std::chrono::seconds(15)), 0);
+  std::cout << "stopped in " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now() - stopping).count() << " ms\n";
+  EXPECT_EQ(read_file(dir->path() / "inbox" / "keep"), "precious");
 }
 
 std::vector<HostileBrokerCase> hostile_broker_cases() {
   std::vector<HostileBrokerCase> cases;
   for (const char* protocol : {"amqp091", "amqp10", "mqtt"}) {
     for (auto b : {HostileServer::Behaviour::kAcceptAndClose, HostileServer::Behaviour::kGarbage,
-                   HostileServer::Behaviour::kHugeFrame}) {
+                   HostileServer::Behaviour::kHugeFrame, HostileServer::Behaviour::kSlowDrip}) {
       cases.push_back({protocol, b});
     }
   }

@@ -82,6 +82,15 @@ void HostileServer::answer(int fd) {
     send_all(fd, garbage.data(), garbage.size());
     return;
   }
+  if (behaviour_ == Behaviour::kSlowDrip) {
+    // A byte at a time; once the client has closed, the second send after it fails.
+    for (std::size_t i = 0; !stop_; ++i) {
+      const char byte = i < frame_start_.size() ? frame_start_[i] : 'x';
+      if (!send_all(fd, &byte, 1)) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return;
+  }
   if (!send_all(fd, frame_start_.data(), frame_start_.size())) return;
   const std::vector<char> filler(1 << 20, 'x');
   while (!stop_ && filler_sent_ < kMaxFiller) {

@@ -15,9 +15,11 @@ class HostileServer {
     kGarbage,         // reads the client's first bytes, sends 64 KiB of random bytes, closes
     kHugeFrame,       // sends `frame_start`, which announces a frame of gigabytes, then
                       // streams filler for as long as the client reads it (up to 512 MiB)
+    kSlowDrip,        // sends `frame_start`, then filler, one byte every 200 ms, for as long
+                      // as the client stays: a frame that never completes
   };
   // `frame_start`: the bytes the client accepts as the start of the protocol, then the header
-  // of an enormous frame or packet (kHugeFrame only).
+  // of a frame or packet (kHugeFrame: an enormous one; kSlowDrip: one of a plausible size).
   explicit HostileServer(Behaviour behaviour, std::string frame_start = "");
   ~HostileServer();
   HostileServer(const HostileServer&) = delete;

@@ -1,5 +1,14 @@
 // HTTPS for the management API with certificates the test makes (openssl), checked with curl
 // as an operator would.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -120,6 +129,53 @@ TEST_F(Https, OnlyTls12AndNewerAreSpoken) {
   EXPECT_NE(old.find("alert protocol version"), std::string::npos) << old;
   const std::string current = handshake("tls1_2");
   EXPECT_NE(current.find("Protocol  : TLSv1.2"), std::string::npos) << current;
+}
+
+// Hostile TLS clients: 25 that send the first 5 bytes of a handshake (a record header
+// announcing a 512-byte ClientHello) and stall, and 25 that send 4 KiB of random bytes. While
+// they hang on, a good client is answered at once; after server.connection-timeout each
+// stalled one is closed by the server; the instance runs on.
+TEST_F(Https, HalfHandshakesAndGarbageDoNotStallServingAndAreClosedAfterTheTimeout) {
+  auto args = ssl_args();
+  args.push_back("--server.connection-timeout=1s");
+  start(args);
+  const auto connect_raw = [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  std::vector<int> stalled;
+  std::mt19937 random(7);
+  std::string garbage(4096, '\0');
+  for (auto& c : garbage) c = static_cast<char>(random());
+  for (int i = 0; i < 25; ++i) {
+    stalled.push_back(connect_raw());
+    ASSERT_EQ(::send(stalled.back(), "\x16\x03\x01\x02\x00", 5, MSG_NOSIGNAL), 5);
+    const int noisy = connect_raw();
+    ::send(noisy, garbage.data(), garbage.size(), MSG_NOSIGNAL);
+    stalled.push_back(noisy);
+  }
+  const auto asked = std::chrono::steady_clock::now();
+  const auto good = curl({"--cacert", certificates->path("ca.pem")});
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(2));
+  // Closed by the server: end of stream or a reset, within the timeout and some slack.
+  for (const int fd : stalled) {
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 4000), 1) << "a stalled connection was still open after 4 s";
+    char buf[256];
+    ssize_t n = 0;
+    while ((n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+    }  // an alert may come first
+    EXPECT_TRUE(n == 0 || errno == ECONNRESET) << "recv: " << n << " errno " << errno;
+    ::close(fd);
+  }
+  EXPECT_FALSE(process->wait_exit(std::chrono::milliseconds(0)).has_value()) << "the service died";
+  EXPECT_EQ(curl({"--cacert", certificates->path("ca.pem")}).exit_code, 0);
 }
 
 TEST_F(Https, ClientAuthNeedRefusesClientsWithoutAGoodCertificate) {

@@ -40,7 +40,14 @@ amqp10::Endpoint endpoint(const config::BindingSettings& b) {
 
 class AmqpInput final : public workflow::InputBinding {
  public:
-  explicit AmqpInput(config::BindingSettings b) : binding_(std::move(b)), endpoint_(endpoint(binding_)) {}
+  explicit AmqpInput(config::BindingSettings b) : binding_(std::move(b)), endpoint_(endpoint(binding_)) {
+    // Checked against the key table (a data size) before this runs.
+    const auto it = binding_.options.find("consumer.maxmessagesize");
+    long long bytes = 0;
+    if (it != binding_.options.end() && config::parse_data_size(it->second, bytes) && bytes > 0) {
+      max_message_size_ = static_cast<std::uint64_t>(bytes);
+    }
+  }
 
   void open() override { connect(); }
 
@@ -72,7 +79,8 @@ class AmqpInput final : public workflow::InputBinding {
   void connect() {
     try {
       client_ = std::make_unique<amqp10::Client>(endpoint_, kConnectTimeout);
-      client_->open_receiver(binding_.destination, std::clamp(binding_.in_flight_window, 1, 65535), kConnectTimeout);
+      client_->open_receiver(binding_.destination, std::clamp(binding_.in_flight_window, 1, 65535), kConnectTimeout,
+                             max_message_size_);
       logger("binder.amqp")->info("{}: receiving from '{}' on {} ({})", binding_.name,
                                   amqp10::queue_address(client_->product(), binding_.destination), endpoint_.url(),
                                   client_->product().empty() ? "AMQP 1.0" : client_->product());
@@ -106,6 +114,7 @@ class AmqpInput final : public workflow::InputBinding {
 
   const config::BindingSettings binding_;
   const amqp10::Endpoint endpoint_;
+  std::uint64_t max_message_size_ = amqp10::Client::kDefaultMaxMessageSize;
   std::unique_ptr<amqp10::Client> client_;
   std::map<unsigned long long, std::uint64_t> pending_;  // input tag -> connection tag
   unsigned long long next_tag_ = 1;

@@ -2,6 +2,7 @@
 
 #include "amqp/connection.h"
 #include "common/logging.h"
+#include "common/printable.h"
 #include "config/key_table.h"
 #include "workflow/fenced_publish.h"
 
@@ -61,6 +62,11 @@ class RabbitInput final : public workflow::InputBinding {
     has_dead_letter_ = binding_.options.count("consumer.deadletterexchange") > 0 ||
                        binding_.options.count("consumer.deadletterroutingkey") > 0;
     if (has_dead_letter_ && dead_letter_routing_key_.empty()) dead_letter_routing_key_ = binding_.destination + ".dlq";
+    // Checked against the key table (a data size) before this runs.
+    long long max_size = 0;
+    if (config::parse_data_size(option(binding_, "consumer.maxmessagesize"), max_size) && max_size > 0) {
+      max_message_size_ = static_cast<std::uint64_t>(max_size);
+    }
   }
 
   void open() override { connect(); }
@@ -70,6 +76,10 @@ class RabbitInput final : public workflow::InputBinding {
     try {
       flush_acks();
       auto event = connection_->next_event(timeout);
+      if (event.kind == RabbitConnection::Event::kOversized) {
+        refuse_oversized(event);
+        return std::nullopt;
+      }
       if (event.kind != RabbitConnection::Event::kDelivery) return std::nullopt;
       // The connection generation in the upper bits: an ack for a delivery of a connection
       // that is gone must not acknowledge an unrelated delivery of the new one.
@@ -129,6 +139,7 @@ class RabbitInput final : public workflow::InputBinding {
   void connect() {
     try {
       connection_ = std::make_unique<RabbitConnection>(broker_.address, broker_.session, kRpcTimeout);
+      connection_->set_max_body_size(max_message_size_);
       connection_->consume(binding_.destination, prefetch_);
       ++generation_;
       ack_upto_ = 0;
@@ -141,6 +152,30 @@ class RabbitInput final : public workflow::InputBinding {
   }
 
   static constexpr unsigned long long kTagMask = (1ULL << 48) - 1;
+
+  // A message over consumer.max-message-size was never held (its body was read off the socket
+  // and dropped). It is rejected without requeue, as Spring AMQP rejects a message it cannot
+  // convert: RabbitMQ moves it to the queue's dead-letter exchange (x-dead-letter-exchange or a
+  // policy) where it has one, else drops it; handed back, it would come straight back.
+  void refuse_oversized(const RabbitConnection::Event& event) {
+    flush_acks();  // earlier deliveries first: this delivery's reject must not cover them
+    if (!connection_) return;
+    std::string which = "a message";
+    if (auto id = event.headers.find("message-id"); id != event.headers.end()) {
+      which = "message '" + printable(id->second) + "'";
+    }
+    logger("binder.rabbit")
+        ->error("{}: rejected {} of {} bytes from queue '{}' without reading it: larger than "
+                "spring.cloud.stream.rabbit.bindings.{}.consumer.max-message-size ({} bytes); RabbitMQ dead-letters "
+                "it if the queue has a dead-letter exchange, else drops it",
+                binding_.name, which, event.body_size, binding_.destination, binding_.name, max_message_size_);
+    try {
+      connection_->reject(event.tag);
+    } catch (const RabbitError& e) {
+      connection_.reset();
+      throw BindingError(binding_.name + ": " + e.what());
+    }
+  }
 
   void flush_acks() {
     if (ack_upto_ == 0 || !connection_) return;
@@ -175,6 +210,7 @@ class RabbitInput final : public workflow::InputBinding {
   const config::BindingSettings binding_;
   const BrokerSettings broker_;
   unsigned short prefetch_ = 1;
+  std::uint64_t max_message_size_ = RabbitConnection::kDefaultMaxBodySize;
   bool has_dead_letter_ = false;
   std::string dead_letter_exchange_;
   std::string dead_letter_routing_key_;
