@@ -17,6 +17,7 @@ PACKAGES=(
   systemd      # systemd-analyze, for scripts/package-test.sh's check of the unit (nothing is started)
   wrk          # only for scripts/bench-footprint.sh (management API under load)
   clang-14 libclang-rt-14-dev  # libFuzzer for scripts/fuzz.sh, ThreadSanitizer for the tsan preset
+  openjdk-17-jre-headless maven  # the JVM test brokers (ActiveMQ Artemis): scripts/fetch-test-brokers.sh
 )
 
 missing=()

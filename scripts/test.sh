@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The test command (CI runs it through .ci/run). What each step checks:
-#  1. install-deps: the Debian packages (idempotent).
+#  1. install-deps: the Debian packages (idempotent); then scripts/fetch-test-brokers.sh: the
+#     JVM broker the tests start besides RabbitMQ and Mosquitto (ActiveMQ Artemis, pinned
+#     version and SHA-256, by Maven into a cache outside the tree; cached after the first run).
 #  2. build debug: every target with GCC 12, ASan+UBSan, warnings as errors.
 #  3. ctest debug: every test (unit, integration, broker, three-node cluster) under ASan+UBSan,
-#     the real binary against real RabbitMQ and Mosquitto brokers the tests start.
+#     the real binary against real RabbitMQ, Mosquitto and Artemis brokers the tests start.
 #     Meanwhile, at the lowest CPU priority, the builds the later steps need: the tsan preset
 #     (clang-14, ThreadSanitizer, -Wthread-safety as errors), the release binary and fault
 #     campaign, the package test's -O3 binary, the libFuzzer targets. The broker tests mostly
@@ -102,6 +104,7 @@ wait_background() {
 }
 
 step "install-deps" scripts/install-deps.sh
+step "fetch test brokers (Artemis, Maven, cached)" scripts/fetch-test-brokers.sh
 
 step "build debug (ASan+UBSan)" bash -c 'cmake --preset debug >/dev/null && cmake --build --preset debug'
 

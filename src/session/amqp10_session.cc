@@ -115,6 +115,15 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
     // "Redelivered" lets a claim open the gate at once, so it must be certain; when it is
     // not, the claim waits out a lease: slower, never unsafe.
     const bool redelivered = amqp10::certainly_redelivered(product_, message);
+    if (!first_token_seen_) {
+      // Which way this flow's first token came says how a takeover goes on this broker: a
+      // certain redelivery opens the gate at once, anything else waits out one lease.
+      first_token_seen_ = true;
+      logger("leader")->info("management session: first token on this flow: delivery-count {}, first-acquirer {} ({})",
+                             message.delivery_count(), message.first_acquirer(),
+                             redelivered ? "a certain redelivery: a claim takes over at once"
+                                         : "not certainly redelivered: a claim waits one lease");
+    }
     const std::string body = amqp10::body_bytes(message).value_or(std::string());
     end_if(step(
         session_.protocol_.delivered(session_.core_.now(), tag, body, redelivered, session_.core_.epoch_floor())));
@@ -266,6 +275,7 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
   bool opened_ = false;        // the broker answered Open
   bool bound_called_ = false;  // the protocol was told of the binding
   bool bound_ = false;         // the receiver is attached
+  bool first_token_seen_ = false;
   bool finished_ = false;
   SteadyTime handshake_deadline_{};  // for the Open, then for attaching the links
   Outcome outcome_;

@@ -1,0 +1,103 @@
+#include "artemis_broker.h"
+
+#include "rabbit_broker.h"  // port_open()
+
+#include <regex>
+#include <stdexcept>
+#include <thread>
+
+namespace mi::integration {
+
+std::filesystem::path artemis_home() {
+  static const std::filesystem::path home = [] {
+    const auto r = run_to_completion("/bin/bash", {MI_SOURCE_DIR "/scripts/fetch-test-brokers.sh", "--artemis-home"},
+                                     std::filesystem::temp_directory_path());
+    if (r.exit_code != 0) throw std::runtime_error("scripts/fetch-test-brokers.sh failed:\n" + r.output);
+    std::string path = r.stdout_text;
+    while (!path.empty() && (path.back() == '\n' || path.back() == '\r')) path.pop_back();
+    return std::filesystem::path(path);
+  }();
+  return home;
+}
+
+ArtemisBroker::ArtemisBroker(const std::filesystem::path& dir)
+    : dir_(dir), instance_(dir / "instance"), amqp_port_(free_port()), mqtt_port_(free_port()),
+      core_port_(free_port()) {
+  std::filesystem::create_directories(dir_);
+}
+
+ArtemisBroker::~ArtemisBroker() {
+  if (process_) {
+    process_->signal_group(SIGKILL);
+    process_->wait_exit(std::chrono::seconds(10));
+  }
+}
+
+void ArtemisBroker::create_instance() {
+  const auto home = artemis_home();
+  const auto r = run_to_completion(
+      (home / "bin" / "artemis").string(),
+      {"create", instance_.string(), "--user", kUser, "--password", kPassword, "--require-login", "--host",
+       "127.0.0.1", "--no-web", "--no-autotune", "--java-memory", "256M", "--no-hornetq-acceptor",
+       "--no-stomp-acceptor", "--silent"},
+      dir_);
+  if (r.exit_code != 0) throw std::runtime_error("artemis create failed:\n" + r.output);
+  // Our acceptors, on loopback ports of this broker's own, in place of the defaults (61616,
+  // 5672, 1883 on every address). CORE is there for Artemis's own command line tool.
+  const auto broker_xml = instance_ / "etc" / "broker.xml";
+  std::string xml = read_file(broker_xml);
+  const std::string acceptors =
+      "<acceptors>\n"
+      "  <acceptor name=\"core\">tcp://127.0.0.1:" + std::to_string(core_port_) + "?protocols=CORE</acceptor>\n"
+      "  <acceptor name=\"amqp\">tcp://127.0.0.1:" + std::to_string(amqp_port_) +
+      "?protocols=AMQP;saslMechanisms=PLAIN;amqpCredits=1000;amqpLowCredits=300</acceptor>\n"
+      "  <acceptor name=\"mqtt\">tcp://127.0.0.1:" + std::to_string(mqtt_port_) + "?protocols=MQTT</acceptor>\n"
+      "</acceptors>";
+  xml = std::regex_replace(xml, std::regex("<acceptors>[\\s\\S]*?</acceptors>"), acceptors);
+  std::string addresses;
+  for (const auto& q : exclusive_queues_) {
+    addresses += "<address name=\"" + q + "\"><anycast><queue name=\"" + q +
+                 "\" exclusive=\"true\"><durable>true</durable></queue></anycast></address>\n";
+  }
+  xml = std::regex_replace(xml, std::regex("<addresses>"), "<addresses>\n" + addresses);
+  write_file(broker_xml, xml);
+  // The profile starts the heap at 512 MiB whatever --java-memory says (the JVM then refuses a
+  // smaller maximum); both to 256 MiB, and a small start.
+  const auto profile = instance_ / "etc" / "artemis.profile";
+  write_file(profile, std::regex_replace(read_file(profile), std::regex("-Xms[0-9]+[MmGg]"), "-Xms64M"));
+  created_ = true;
+}
+
+void ArtemisBroker::start() {
+  if (!created_) create_instance();
+  const auto started = std::chrono::steady_clock::now();
+  process_ = std::make_unique<Process>((instance_ / "bin" / "artemis").string(), std::vector<std::string>{"run"},
+                                       dir_, dir_ / "broker.log");
+  for (int i = 0; i < 1200; ++i) {  // up to 60 s on a loaded machine
+    if (port_open(amqp_port_)) {
+      start_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      return;
+    }
+    if (process_->wait_exit(std::chrono::milliseconds(50))) break;
+  }
+  throw std::runtime_error("Artemis did not start; log:\n" + process_->log());
+}
+
+void ArtemisBroker::stop() {
+  if (!process_) return;
+  process_->signal_group(SIGTERM);
+  process_->wait_exit(std::chrono::seconds(30));
+  process_->signal_group(SIGKILL);
+  process_.reset();
+}
+
+void ArtemisBroker::kill() {
+  if (!process_) return;
+  process_->signal_group(SIGKILL);
+  process_->wait_exit(std::chrono::seconds(10));
+  process_.reset();
+}
+
+std::string ArtemisBroker::log() const { return process_ ? process_->log() : read_file(dir_ / "broker.log"); }
+
+}  // namespace mi::integration

@@ -1,0 +1,57 @@
+#pragma once
+// A private ActiveMQ Artemis broker for one test: the distribution scripts/fetch-test-brokers.sh
+// keeps in its cache (pinned, checksum checked), an instance created in the test's directory
+// with one user and no anonymous access, persistence on, AMQP 1.0 and MQTT acceptors on
+// loopback ports of its own, a 256 MiB heap. The destructor kills it; the directory goes with
+// the test's TempDir.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "process.h"
+
+namespace mi::integration {
+
+class ArtemisBroker {
+ public:
+  static constexpr const char* kUser = "mi-test";
+  static constexpr const char* kPassword = "mi-test-secret-pw";
+
+  explicit ArtemisBroker(const std::filesystem::path& dir);
+  ~ArtemisBroker();
+  ArtemisBroker(const ArtemisBroker&) = delete;
+  ArtemisBroker& operator=(const ArtemisBroker&) = delete;
+
+  // Before start(): a durable anycast queue (on an address of the same name) that gives all
+  // its messages to its first consumer until that one goes (Artemis's exclusive queue).
+  void add_exclusive_queue(const std::string& name) { exclusive_queues_.push_back(name); }
+
+  void start();  // returns once the AMQP port accepts connections; throws on timeout
+  void stop();   // SIGTERM, waits for the JVM to exit
+  void kill();   // SIGKILL
+
+  int amqp_port() const { return amqp_port_; }
+  int mqtt_port() const { return mqtt_port_; }
+  std::string log() const;
+  // How long the last start() took, from the JVM's start to the AMQP port accepting.
+  std::chrono::milliseconds start_time() const { return start_time_; }
+
+ private:
+  void create_instance();
+
+  std::filesystem::path dir_;
+  std::filesystem::path instance_;
+  int amqp_port_;
+  int mqtt_port_;
+  int core_port_;
+  std::vector<std::string> exclusive_queues_;
+  bool created_ = false;
+  std::chrono::milliseconds start_time_{0};
+  std::unique_ptr<Process> process_;
+};
+
+// The Artemis distribution's home, fetched if it is not in the cache yet.
+std::filesystem::path artemis_home();
+
+}  // namespace mi::integration
