@@ -1,6 +1,8 @@
 #include "amqp10/endpoint.h"
 
 #include <proton/binary.hpp>
+#include <proton/delivery.h>
+#include <proton/disposition.h>
 #include <proton/ssl.hpp>
 #include <proton/value.hpp>
 
@@ -70,6 +72,22 @@ std::string queue_address(const std::string& product, const std::string& queue) 
   if (!queue.empty() && queue.front() == '/') return queue;
   if (product == "RabbitMQ") return "/amq/queue/" + queue;
   return queue;
+}
+
+namespace {
+// proton::delivery keeps its pn_delivery_t in a protected member of a base class; a pointer
+// to that member, formed in a derived class, may be applied to any delivery.
+struct DeliveryAccess : proton::delivery {
+  static pn_delivery_t* of(const proton::delivery& d) { return (d.*(&DeliveryAccess::pn_object))(); }
+};
+}  // namespace
+
+void settle_as_failed_delivery(proton::delivery& delivery) {
+  pn_delivery_t* d = DeliveryAccess::of(delivery);
+  if (!d) return;
+  pn_disposition_set_failed(pn_delivery_local(d), true);
+  pn_delivery_update(d, PN_MODIFIED);
+  pn_delivery_settle(d);
 }
 
 bool certainly_redelivered(const std::string& product, const proton::message& message) {

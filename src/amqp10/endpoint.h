@@ -4,6 +4,7 @@
 // the broker at hand, and a message body as text.
 #include <proton/connection.hpp>
 #include <proton/connection_options.hpp>
+#include <proton/delivery.hpp>
 #include <proton/error_condition.hpp>
 #include <proton/message.hpp>
 
@@ -53,6 +54,13 @@ std::string queue_address(const std::string& product, const std::string& queue);
 // which sets it from its own redelivered flag: elsewhere it means "may have been acquired
 // before", and it is also what a message without a header reads as.
 bool certainly_redelivered(const std::string& product, const proton::message& message);
+
+// Settles a received message as modified with delivery-failed set: the broker counts it as
+// delivered once more, so its next consumer can tell for certain that it was held before
+// (Artemis raises its delivery-count; RabbitMQ requeues it as redelivered, first-acquirer
+// false). Released, as closing the link leaves it, Artemis hands it on with delivery-count 0.
+// (Proton C++'s delivery::modify() leaves delivery-failed unset.)
+void settle_as_failed_delivery(proton::delivery& delivery);
 
 // An AMQP error condition for operators: "name: description".
 std::string describe(const proton::error_condition& condition);

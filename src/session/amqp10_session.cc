@@ -252,8 +252,13 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
     outcome_ = {kind, reason};
     if (bound_called_) session_.protocol_.lost(reason);  // its effects (gate closed, flow inactive) are lose_flow()'s
     session_.core_.lose_flow(reason);
-    deliveries_.clear();
     const bool graceful = kind == Outcome::Kind::kReleased || kind == Outcome::Kind::kYielded;
+    if (graceful) {
+      // Fenced above: the token held goes back counted as delivered, so that the next
+      // instance takes it for a certain redelivery and over at once, on every broker.
+      for (auto& [tag, delivery] : deliveries_) amqp10::settle_as_failed_delivery(delivery);
+    }
+    deliveries_.clear();
     if (graceful && connection_ && connection_.active()) {
       connection_.close();
       container_->schedule(proton::duration(kCloseGrace.count()), [this] { container_->stop(); });

@@ -20,8 +20,9 @@ std::filesystem::path artemis_home() {
   return home;
 }
 
-ArtemisBroker::ArtemisBroker(const std::filesystem::path& dir)
-    : dir_(dir), instance_(dir / "instance"), amqp_port_(free_port()), mqtt_port_(free_port()),
+ArtemisBroker::ArtemisBroker(const std::filesystem::path& dir, std::string user, std::string password)
+    : dir_(dir), user_(std::move(user)), password_(std::move(password)), instance_(dir / "instance"),
+      amqp_port_(free_port()), mqtt_port_(free_port()),
       core_port_(free_port()) {
   std::filesystem::create_directories(dir_);
 }
@@ -37,30 +38,13 @@ void ArtemisBroker::create_instance() {
   const auto home = artemis_home();
   const auto r = run_to_completion(
       (home / "bin" / "artemis").string(),
-      {"create", instance_.string(), "--user", kUser, "--password", kPassword, "--require-login", "--host",
+      {"create", instance_.string(), "--user", user_, "--password", password_, "--require-login", "--host",
        "127.0.0.1", "--no-web", "--no-autotune", "--java-memory", "256M", "--no-hornetq-acceptor",
        "--no-stomp-acceptor", "--silent"},
       dir_);
   if (r.exit_code != 0) throw std::runtime_error("artemis create failed:\n" + r.output);
-  // Our acceptors, on loopback ports of this broker's own, in place of the defaults (61616,
-  // 5672, 1883 on every address). CORE is there for Artemis's own command line tool.
   const auto broker_xml = instance_ / "etc" / "broker.xml";
-  std::string xml = read_file(broker_xml);
-  const std::string acceptors =
-      "<acceptors>\n"
-      "  <acceptor name=\"core\">tcp://127.0.0.1:" + std::to_string(core_port_) + "?protocols=CORE</acceptor>\n"
-      "  <acceptor name=\"amqp\">tcp://127.0.0.1:" + std::to_string(amqp_port_) +
-      "?protocols=AMQP;saslMechanisms=PLAIN;amqpCredits=1000;amqpLowCredits=300</acceptor>\n"
-      "  <acceptor name=\"mqtt\">tcp://127.0.0.1:" + std::to_string(mqtt_port_) + "?protocols=MQTT</acceptor>\n"
-      "</acceptors>";
-  xml = std::regex_replace(xml, std::regex("<acceptors>[\\s\\S]*?</acceptors>"), acceptors);
-  std::string addresses;
-  for (const auto& q : exclusive_queues_) {
-    addresses += "<address name=\"" + q + "\"><anycast><queue name=\"" + q +
-                 "\" exclusive=\"true\"><durable>true</durable></queue></anycast></address>\n";
-  }
-  xml = std::regex_replace(xml, std::regex("<addresses>"), "<addresses>\n" + addresses);
-  write_file(broker_xml, xml);
+  std::filesystem::copy_file(broker_xml, instance_ / "etc" / "broker.xml.created");
   // The profile starts the heap at 512 MiB whatever --java-memory says (the JVM then refuses a
   // smaller maximum); both to 256 MiB, and a small start.
   const auto profile = instance_ / "etc" / "artemis.profile";
@@ -68,8 +52,37 @@ void ArtemisBroker::create_instance() {
   created_ = true;
 }
 
+void ArtemisBroker::write_broker_xml() {
+  // Our acceptors, on loopback ports of this broker's own, in place of the defaults (61616,
+  // 5672, 1883 on every address). CORE is there for Artemis's own command line tool.
+  std::string xml = read_file(instance_ / "etc" / "broker.xml.created");
+  const std::string amqp_options =
+      "?protocols=AMQP;saslMechanisms=PLAIN" +
+      (amqp_idle_timeout_ ? ";amqpIdleTimeout=" + std::to_string(amqp_idle_timeout_->count()) : std::string());
+  std::string acceptors =
+      "<acceptors>\n"
+      "  <acceptor name=\"core\">tcp://127.0.0.1:" + std::to_string(core_port_) + "?protocols=CORE</acceptor>\n"
+      "  <acceptor name=\"amqp\">tcp://127.0.0.1:" + std::to_string(amqp_port_) + amqp_options + "</acceptor>\n"
+      "  <acceptor name=\"mqtt\">tcp://127.0.0.1:" + std::to_string(mqtt_port_) + "?protocols=MQTT</acceptor>\n";
+  if (tls_) {
+    acceptors += "  <acceptor name=\"amqps\">tcp://127.0.0.1:" + std::to_string(tls_->port) + amqp_options +
+                 ";sslEnabled=true;keyStoreType=PKCS12;keyStorePath=" +
+                 tls_->pkcs12.string() + ";keyStorePassword=" + tls_->password + "</acceptor>\n";
+  }
+  acceptors += "</acceptors>";
+  xml = std::regex_replace(xml, std::regex("<acceptors>[\\s\\S]*?</acceptors>"), acceptors);
+  std::string addresses;
+  for (const auto& q : exclusive_queues_) {
+    addresses += "<address name=\"" + q + "\"><anycast><queue name=\"" + q +
+                 "\" exclusive=\"true\"><durable>true</durable></queue></anycast></address>\n";
+  }
+  xml = std::regex_replace(xml, std::regex("<addresses>"), "<addresses>\n" + addresses);
+  write_file(instance_ / "etc" / "broker.xml", xml);
+}
+
 void ArtemisBroker::start() {
   if (!created_) create_instance();
+  write_broker_xml();
   const auto started = std::chrono::steady_clock::now();
   process_ = std::make_unique<Process>((instance_ / "bin" / "artemis").string(), std::vector<std::string>{"run"},
                                        dir_, dir_ / "broker.log");

@@ -4,8 +4,10 @@
 // with one user and no anonymous access, persistence on, AMQP 1.0 and MQTT acceptors on
 // loopback ports of its own, a 256 MiB heap. The destructor kills it; the directory goes with
 // the test's TempDir.
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,7 @@ class ArtemisBroker {
   static constexpr const char* kUser = "mi-test";
   static constexpr const char* kPassword = "mi-test-secret-pw";
 
-  explicit ArtemisBroker(const std::filesystem::path& dir);
+  explicit ArtemisBroker(const std::filesystem::path& dir, std::string user = kUser, std::string password = kPassword);
   ~ArtemisBroker();
   ArtemisBroker(const ArtemisBroker&) = delete;
   ArtemisBroker& operator=(const ArtemisBroker&) = delete;
@@ -26,12 +28,23 @@ class ArtemisBroker {
   // Before start(): a durable anycast queue (on an address of the same name) that gives all
   // its messages to its first consumer until that one goes (Artemis's exclusive queue).
   void add_exclusive_queue(const std::string& name) { exclusive_queues_.push_back(name); }
+  // From the next start(): the idle-timeout the AMQP acceptors announce in their Open frame,
+  // after which the broker drops a connection it heard nothing on (the acceptor's
+  // amqpIdleTimeout; Artemis's default is 60 s). The management session's lease and the
+  // takeover after a silent cut follow from it.
+  void set_amqp_idle_timeout(std::chrono::milliseconds timeout) { amqp_idle_timeout_ = timeout; }
+  // From the next start(): an AMQP 1.0 acceptor over TLS on `port` with the server certificate
+  // and key in a PKCS#12 file.
+  void add_tls_acceptor(int port, const std::filesystem::path& pkcs12, const std::string& password) {
+    tls_ = Tls{port, pkcs12, password};
+  }
 
   void start();  // returns once the AMQP port accepts connections; throws on timeout
   void stop();   // SIGTERM, waits for the JVM to exit
   void kill();   // SIGKILL
 
   int amqp_port() const { return amqp_port_; }
+  std::string url() const { return "amqp://127.0.0.1:" + std::to_string(amqp_port_); }
   int mqtt_port() const { return mqtt_port_; }
   std::string log() const;
   // How long the last start() took, from the JVM's start to the AMQP port accepting.
@@ -39,8 +52,18 @@ class ArtemisBroker {
 
  private:
   void create_instance();
+  void write_broker_xml();  // from the created one, with our acceptors and queues
 
+  struct Tls {
+    int port;
+    std::filesystem::path pkcs12;
+    std::string password;
+  };
   std::filesystem::path dir_;
+  std::string user_;
+  std::string password_;
+  std::optional<Tls> tls_;
+  std::optional<std::chrono::milliseconds> amqp_idle_timeout_;
   std::filesystem::path instance_;
   int amqp_port_;
   int mqtt_port_;
