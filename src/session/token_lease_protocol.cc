@@ -189,7 +189,11 @@ SessionEffects TokenLeaseProtocol::delivered(SteadyTime now, std::uint64_t tag, 
     // A seed comes from an instance that could not count the queue while binding (AMQP 1.0).
     if (token->epoch > epoch_ && token->owner != kSeedOwner) {
       out.warnings.push_back("ignored a token of a later term (" + std::to_string(token->epoch) + ") from " +
-                             token->owner + ": the queue delivered it to this instance, not to its publisher");
+                             token->owner + ": the queue delivered it to this instance, not to its publisher. If "
+                             "this repeats, the management queue is not exclusive and another instance may be "
+                             "active too (on ActiveMQ Artemis, a management queue that was never created is "
+                             "auto-created as a multicast address that gives every instance its own copy): "
+                             "create it as an exclusive queue");
     }
     out.ack.push_back(tag);  // a stale, seed or never-confirmed token
     unacked_.pop_back();
