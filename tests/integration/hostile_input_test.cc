@@ -29,16 +29,6 @@ namespace fs = std::filesystem;
 
 constexpr uid_t kNobody = 65534;
 
-// Resident memory high-water mark of a process, in MiB.
-long peak_resident_mib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6)) / 1024;
-  }
-  return -1;
-}
-
 // CPU time (user + system) a process has used, in ms.
 long cpu_time_ms(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -50,12 +40,6 @@ long cpu_time_ms(pid_t pid) {
     if (i == 14 || i == 15) ticks += std::stol(field);
   }
   return ticks * 1000 / sysconf(_SC_CLK_TCK);
-}
-
-int count_of(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 class HostileFiles : public ::testing::Test {

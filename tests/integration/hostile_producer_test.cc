@@ -19,22 +19,6 @@ namespace mi::integration {
 namespace {
 namespace fs = std::filesystem;
 
-// Resident memory high-water mark of a process, in MiB.
-long peak_resident_mib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6)) / 1024;
-  }
-  return -1;
-}
-
-int count_of(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 // Publishes one message with rabbitmq-c itself: RabbitConnection sends string headers only,
 // and a hostile producer sends whatever the protocol can carry. Returns once the broker has
 // the message (the connection's close handshake comes after it on the wire).

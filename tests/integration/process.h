@@ -39,6 +39,12 @@ class Process {
 // A TCP port on 127.0.0.1 that was free a moment ago and was not handed out before in this process.
 int free_port();
 
+// Resident memory high-water mark of a process (VmHWM), in MiB; -1 if it cannot be read.
+long peak_resident_mib(pid_t pid);
+
+// How often `what` occurs in `text`.
+int count_of(const std::string& text, const std::string& what);
+
 // Runs the binary to completion (for --check-config and bad configurations).
 struct RunResult {
   int exit_code;
