@@ -67,10 +67,14 @@ Headers headers_of(const proton::message& m) {
 
 // proton::link keeps its pn_link_t in a protected member of a base class. The C API reaches
 // what the C++ one does not: the link's max-message-size, the session's incoming capacity and
-// a delivery still partly transferred. (A pointer to the protected member, formed in a
-// derived class, may be applied to any receiver.)
-struct LinkAccess : proton::receiver {
-  static pn_link_t* of(const proton::receiver& r) { return (r.*(&LinkAccess::pn_object))(); }
+// a delivery still partly transferred. A copy of the receiver (one more reference to the same
+// link) as this derived class may ask for it.
+class LinkAccess : proton::receiver {
+ public:
+  static pn_link_t* of(const proton::receiver& r) { return LinkAccess(r).pn_object(); }
+
+ private:
+  explicit LinkAccess(const proton::receiver& r) : proton::receiver(r) {}
 };
 
 // How often the receiving thread looks at a message still being transferred.

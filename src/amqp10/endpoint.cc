@@ -75,10 +75,14 @@ std::string queue_address(const std::string& product, const std::string& queue) 
 }
 
 namespace {
-// proton::delivery keeps its pn_delivery_t in a protected member of a base class; a pointer
-// to that member, formed in a derived class, may be applied to any delivery.
-struct DeliveryAccess : proton::delivery {
-  static pn_delivery_t* of(const proton::delivery& d) { return (d.*(&DeliveryAccess::pn_object))(); }
+// proton::delivery keeps its pn_delivery_t in a protected member of a base class; a copy
+// of the delivery (one more reference to it) as this derived class may ask for it.
+class DeliveryAccess : proton::delivery {
+ public:
+  static pn_delivery_t* of(const proton::delivery& d) { return DeliveryAccess(d).pn_object(); }
+
+ private:
+  explicit DeliveryAccess(const proton::delivery& d) : proton::delivery(d) {}
 };
 }  // namespace
 
