@@ -2,6 +2,7 @@
 
 #include <proton/binary.hpp>
 #include <proton/delivery.h>
+#include <proton/condition.h>
 #include <proton/disposition.h>
 #include <proton/ssl.hpp>
 #include <proton/value.hpp>
@@ -84,7 +85,27 @@ class DeliveryAccess : proton::delivery {
  private:
   explicit DeliveryAccess(const proton::delivery& d) : proton::delivery(d) {}
 };
+// The same for a tracker (the sending side of a delivery).
+class TrackerAccess : proton::tracker {
+ public:
+  static pn_delivery_t* of(const proton::tracker& t) { return TrackerAccess(t).pn_object(); }
+
+ private:
+  explicit TrackerAccess(const proton::tracker& t) : proton::tracker(t) {}
+};
 }  // namespace
+
+std::string remote_outcome_reason(const proton::tracker& tracker) {
+  pn_delivery_t* d = TrackerAccess::of(tracker);
+  if (!d) return "no reason given";
+  pn_condition_t* condition = pn_disposition_condition(pn_delivery_remote(d));
+  if (!condition || !pn_condition_is_set(condition)) return "no reason given";
+  const char* name = pn_condition_get_name(condition);
+  const char* description = pn_condition_get_description(condition);
+  std::string out = printable(name ? name : "");
+  if (description && *description) out += ": " + printable(description);
+  return out;
+}
 
 void settle_as_failed_delivery(proton::delivery& delivery) {
   pn_delivery_t* d = DeliveryAccess::of(delivery);

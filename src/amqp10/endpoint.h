@@ -7,6 +7,7 @@
 #include <proton/delivery.hpp>
 #include <proton/error_condition.hpp>
 #include <proton/message.hpp>
+#include <proton/tracker.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -61,6 +62,10 @@ bool certainly_redelivered(const std::string& product, const proton::message& me
 // false). Released, as closing the link leaves it, Artemis hands it on with delivery-count 0.
 // (Proton C++'s delivery::modify() leaves delivery-failed unset.)
 void settle_as_failed_delivery(proton::delivery& delivery);
+
+// Why the peer rejected (or released) a message we sent: the condition of its disposition,
+// as describe() says it, or "no reason given".
+std::string remote_outcome_reason(const proton::tracker& tracker);
 
 // An AMQP error condition for operators: "name: description".
 std::string describe(const proton::error_condition& condition);

@@ -11,12 +11,15 @@
 #include <proton/receiver_options.hpp>
 #include <proton/sender.hpp>
 #include <proton/sender_options.hpp>
+#include <proton/source.hpp>
+#include <proton/source_options.hpp>
 #include <proton/tracker.hpp>
 #include <proton/transport.hpp>
 #include <proton/work_queue.hpp>
 
 #include <map>
 
+#include "amqp10/artemis_queue_check.h"
 #include "amqp10/endpoint.h"
 #include "common/logging.h"
 #include "session/session_timing.h"
@@ -85,11 +88,61 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
     session_.protocol_.limit_lease(broker_idle);
     log->info("management session connected to {} over AMQP 1.0 (product '{}', queue address '{}', lease {} ms)",
               endpoint_.url(), product_, address_, session_.protocol_.lease().count());
-    sender_ = connection.open_sender(address_, proton::sender_options().name(session_.link_name_ + "/tokens"));
     handshake_deadline_ = session_.core_.now() + handshake_timeout();  // now for attaching the links
+    if (product_ == amqp10::kArtemisProduct) {
+      start_queue_check(connection);
+    } else {
+      open_token_sender();
+    }
   }
 
-  void on_sender_open(proton::sender&) override {
+  // Artemis: ask what kind of queue it is first (amqp10/artemis_queue_check.h).
+  void start_queue_check(proton::connection& connection) {
+    queue_check_.emplace(session_.queue_);
+    check_replies_ = connection.open_receiver(
+        "", proton::receiver_options()
+                .name(session_.link_name_ + "/queue-check-replies")
+                .source(proton::source_options().dynamic(true)));
+    check_requests_ = connection.open_sender(
+        amqp10::kArtemisManagementAddress, proton::sender_options().name(session_.link_name_ + "/queue-check"));
+  }
+
+  // Sends the check's requests once the reply queue exists and the broker gave credit.
+  void send_queue_check() {
+    if (check_sent_ || !check_replies_open_ || !check_requests_ || check_requests_.credit() <= 0) return;
+    check_sent_ = true;
+    for (const auto& request : queue_check_->requests(check_replies_.source().address())) check_requests_.send(request);
+  }
+
+  void conclude_queue_check() {
+    if (finished_ || !queue_check_ || !queue_check_->done() || check_concluded_) return;
+    check_concluded_ = true;
+    const auto verdict = queue_check_->verdict();
+    if (!verdict.usable) {
+      finish(Outcome::Kind::kBindFailed, verdict.detail);
+      return;
+    }
+    address_ = verdict.address;
+    logger("leader")->info("management session: {}; binding to '{}'", verdict.detail, address_);
+    check_requests_.close();
+    check_replies_.close();
+    open_token_sender();
+  }
+
+  bool is_check_link(const proton::link& link) const {
+    return queue_check_ && (link == check_requests_ || link == check_replies_);
+  }
+
+  void open_token_sender() {
+    sender_ = connection_.open_sender(address_, proton::sender_options().name(session_.link_name_ + "/tokens"));
+  }
+
+  void on_sendable(proton::sender& sender) override {
+    if (is_check_link(sender)) send_queue_check();
+  }
+
+  void on_sender_open(proton::sender& sender) override {
+    if (is_check_link(sender)) return;  // its requests go when it has credit (on_sendable)
     // As over 0-9-1: the protocol hears of the binding (and seeds) before the consumer exists.
     bound_called_ = true;
     if (end_if(step(session_.protocol_.bound(session_.core_.now(), 0, 0, session_.core_.epoch_floor()))))
@@ -100,8 +153,13 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
                                                          .auto_accept(false));
   }
 
-  void on_receiver_open(proton::receiver&) override {
+  void on_receiver_open(proton::receiver& receiver) override {
     if (finished_) return;
+    if (is_check_link(receiver)) {
+      check_replies_open_ = true;
+      send_queue_check();
+      return;
+    }
     bound_ = true;
     session_.core_.set_status(SessionHealth::kBound, "bound to management queue '" + session_.queue_ + "'");
     logger("leader")->info(
@@ -110,6 +168,11 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
 
   void on_message(proton::delivery& delivery, proton::message& message) override {
     if (finished_) return;
+    if (is_check_link(delivery.receiver())) {
+      queue_check_->reply(message);
+      conclude_queue_check();
+      return;
+    }
     const std::uint64_t tag = ++next_tag_;
     deliveries_.emplace(tag, delivery);
     // "Redelivered" lets a claim open the gate at once, so it must be certain; when it is
@@ -129,19 +192,29 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
         session_.protocol_.delivered(session_.core_.now(), tag, body, redelivered, session_.core_.epoch_floor())));
   }
 
-  void on_tracker_reject(proton::tracker&) override {
+  void on_tracker_reject(proton::tracker& tracker) override {
+    if (check_refused(tracker, "rejected")) return;
     end_if(std::string("the broker rejected a token (is the management queue full, or the user not allowed to send to it?)"));
   }
-  void on_tracker_release(proton::tracker&) override {
+  void on_tracker_release(proton::tracker& tracker) override {
+    if (check_refused(tracker, "released")) return;
     end_if(std::string("the broker released a token instead of storing it (does the management queue exist?)"));
   }
 
-  void on_receiver_error(proton::receiver& receiver) override { link_failed(receiver.error(), "receive from"); }
-  void on_sender_error(proton::sender& sender) override { link_failed(sender.error(), "send to"); }
-  void on_receiver_close(proton::receiver&) override {
+  void on_receiver_error(proton::receiver& receiver) override {
+    if (check_link_failed(receiver)) return;
+    link_failed(receiver.error(), "receive from");
+  }
+  void on_sender_error(proton::sender& sender) override {
+    if (check_link_failed(sender)) return;
+    link_failed(sender.error(), "send to");
+  }
+  void on_receiver_close(proton::receiver& receiver) override {
+    if (is_check_link(receiver)) return;  // closed by conclude_queue_check(), or an error above
     end_if(std::string("the broker detached the management queue's receiver"));
   }
-  void on_sender_close(proton::sender&) override {
+  void on_sender_close(proton::sender& sender) override {
+    if (is_check_link(sender)) return;
     end_if(std::string("the broker detached the management queue's sender"));
   }
   void on_session_error(proton::session& session) override {
@@ -205,6 +278,10 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
         finish(Outcome::Kind::kConnectFailed, endpoint_.url() +
                                                   " accepted the connection but did not complete the AMQP 1.0 "
                                                   "handshake within " + limit + " (is it an AMQP 1.0 port?)");
+      } else if (queue_check_ && !check_concluded_) {
+        finish(Outcome::Kind::kBindFailed, "the broker did not answer the check of management queue '" +
+                                               session_.queue_ + "' on its management address " +
+                                               amqp10::kArtemisManagementAddress + " within " + limit);
       } else {
         finish(Outcome::Kind::kBindFailed, "the broker did not answer attaching to management queue '" +
                                                session_.queue_ + "' at address '" + address_ + "' within " + limit);
@@ -215,6 +292,21 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
     const SteadyTime now = session_.core_.now();
     const SteadyTime next = session_.protocol_.next_tick();
     schedule_tick(next <= now ? Millis{0} : std::min(kMaxPoll, std::chrono::ceil<Millis>(next - now)));
+  }
+
+  // A request of the queue check came back unsettled as `how`: the broker would not answer it.
+  bool check_refused(proton::tracker& tracker, const std::string& how) {
+    if (!is_check_link(tracker.sender())) return false;
+    queue_check_->refused("a request was " + how + ": " + amqp10::remote_outcome_reason(tracker));
+    conclude_queue_check();
+    return true;
+  }
+  bool check_link_failed(const proton::link& link) {
+    if (!is_check_link(link)) return false;
+    if (check_concluded_) return true;  // the links are done with
+    queue_check_->refused("attaching to it failed: " + amqp10::describe(link.error()));
+    conclude_queue_check();
+    return true;
   }
 
   void link_failed(const proton::error_condition& condition, const std::string& verb) {
@@ -282,6 +374,13 @@ class Amqp10Session::Binding final : public proton::messaging_handler, public Se
   bool bound_ = false;         // the receiver is attached
   bool first_token_seen_ = false;
   bool finished_ = false;
+  // Artemis's queue check, while it runs.
+  std::optional<amqp10::ArtemisQueueCheck> queue_check_;
+  proton::receiver check_replies_;
+  proton::sender check_requests_;
+  bool check_replies_open_ = false;
+  bool check_sent_ = false;
+  bool check_concluded_ = false;
   SteadyTime handshake_deadline_{};  // for the Open, then for attaching the links
   Outcome outcome_;
 };

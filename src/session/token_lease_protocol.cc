@@ -191,9 +191,8 @@ SessionEffects TokenLeaseProtocol::delivered(SteadyTime now, std::uint64_t tag, 
       out.warnings.push_back("ignored a token of a later term (" + std::to_string(token->epoch) + ") from " +
                              token->owner + ": the queue delivered it to this instance, not to its publisher. If "
                              "this repeats, the management queue is not exclusive and another instance may be "
-                             "active too (on ActiveMQ Artemis, a management queue that was never created is "
-                             "auto-created as a multicast address that gives every instance its own copy): "
-                             "create it as an exclusive queue");
+                             "active too: make it an exclusive queue (on ActiveMQ Artemis the session checks that "
+                             "before it binds)");
     }
     out.ack.push_back(tag);  // a stale, seed or never-confirmed token
     unacked_.pop_back();

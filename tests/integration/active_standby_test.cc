@@ -548,6 +548,64 @@ TEST_F(ActiveStandby, WrongQueueOrCredentialsKeepTheInstanceStandbyAndHealthSays
   EXPECT_EQ(wrong_password.process().log().find("wrong\n"), std::string::npos);
 }
 
+// On ActiveMQ Artemis the session asks the broker what kind of queue the management queue is
+// before it attaches (amqp10/artemis_queue_check.h): attached to, a queue that was never
+// created became a multicast address, every instance got every token, and two were active at
+// once. The same for a queue that is not exclusive, and a user that may not ask.
+class ActiveStandbyOnArtemis : public ActiveStandby {
+ protected:
+  void start_brokers() override {
+    artemis = std::make_unique<ArtemisBroker>(root->path() / "artemis", "guest", "guest");
+    artemis->add_exclusive_queue("mgmt");
+    artemis->add_shared_queue("shared");
+    artemis->add_user("operator", "guest", /*may_manage=*/false);
+    artemis->set_amqp_idle_timeout(std::chrono::milliseconds(1000));
+    artemis->start();
+  }
+  std::string session_settings() const override { return "        protocol: amqp-1.0\n"; }
+  std::unique_ptr<ArtemisBroker> artemis;
+};
+
+TEST_F(ActiveStandbyOnArtemis, OnlyAnExclusiveAnycastQueueIsBoundAndHealthSaysWhyNot) {
+  Instance& missing = add_instance(artemis->url(), "nowhere");
+  Instance& missing_too = add_instance(artemis->url(), "nowhere");
+  Instance& shared_queue = add_instance(artemis->url(), "shared");
+  Instance& may_not_ask = add_instance(artemis->url(), "mgmt", "", "operator");
+  auto session_detail = [&](Instance& i) {
+    const json h = get(i, "/actuator/health");
+    return h.is_object() && h.contains("components")
+               ? h["components"]["leaderElection"]["details"]["session"].get<std::string>()
+               : std::string();
+  };
+  for (auto* i : {&missing, &missing_too}) {
+    ASSERT_TRUE(eventually([&] { return session_detail(*i).find("has no queue named 'nowhere'") != std::string::npos; },
+                           std::chrono::seconds(30)))
+        << session_detail(*i);
+  }
+  ASSERT_TRUE(eventually([&] { return session_detail(shared_queue).find("is not exclusive") != std::string::npos; }))
+      << session_detail(shared_queue);
+  ASSERT_TRUE(eventually([&] { return session_detail(may_not_ask).find("'manage' permission") != std::string::npos; }))
+      << session_detail(may_not_ask);
+  auto h = missing.anonymous_client().Get("/actuator/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 503);
+  // Through several rounds of checking again (every 200 ms): nobody ever active.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_EQ(active(), std::vector<size_t>{});
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (auto* i : {&missing, &shared_queue, &may_not_ask}) {
+    EXPECT_NE(i->process().log().find("error [leader] management session: "), std::string::npos) << i->process().log();
+  }
+  // The exclusive queue, asked by a user that may: bound by its fully qualified name.
+  Instance& good = add_instance(artemis->url(), "mgmt");
+  EXPECT_EQ(wait_for_one_active(), std::vector<size_t>{4});
+  EXPECT_NE(good.process().log().find("is an exclusive anycast queue on address 'mgmt'; binding to 'mgmt::mgmt'"),
+            std::string::npos)
+      << good.process().log();
+}
+
 TEST_P(ActiveStandbyOverEitherProtocol, SigtermOfTheActiveHandsOverAtOnceWithoutOverlap) {
   declare_management_queue();
   // Long heartbeats: a takeover through timeouts would need 10 s or more.

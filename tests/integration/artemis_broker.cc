@@ -20,6 +20,10 @@ std::filesystem::path artemis_home() {
   return home;
 }
 
+namespace {
+std::string role_of(const std::string& user) { return "role-" + user; }
+}  // namespace
+
 ArtemisBroker::ArtemisBroker(const std::filesystem::path& dir, std::string user, std::string password)
     : dir_(dir), user_(std::move(user)), password_(std::move(password)), instance_(dir / "instance"),
       amqp_port_(free_port()), mqtt_port_(free_port()),
@@ -43,6 +47,15 @@ void ArtemisBroker::create_instance() {
        "--no-stomp-acceptor", "--silent"},
       dir_);
   if (r.exit_code != 0) throw std::runtime_error("artemis create failed:\n" + r.output);
+  // Users in clear text beside the hashed first one (Artemis reads both), each with a role of
+  // its own, whose permissions write_broker_xml() grants.
+  for (const auto& user : extra_users_) {
+    for (const auto& [file, line] : {std::pair{"artemis-users.properties", user.name + " = " + user.password},
+                                     std::pair{"artemis-roles.properties", role_of(user.name) + " = " + user.name}}) {
+      const auto path = instance_ / "etc" / file;
+      write_file(path, read_file(path) + "\n" + line + "\n");
+    }
+  }
   const auto broker_xml = instance_ / "etc" / "broker.xml";
   std::filesystem::copy_file(broker_xml, instance_ / "etc" / "broker.xml.created");
   // The profile starts the heap at 512 MiB whatever --java-memory says (the JVM then refuses a
@@ -72,9 +85,18 @@ void ArtemisBroker::write_broker_xml() {
   acceptors += "</acceptors>";
   xml = std::regex_replace(xml, std::regex("<acceptors>[\\s\\S]*?</acceptors>"), acceptors);
   std::string addresses;
-  for (const auto& q : exclusive_queues_) {
-    addresses += "<address name=\"" + q + "\"><anycast><queue name=\"" + q +
-                 "\" exclusive=\"true\"><durable>true</durable></queue></anycast></address>\n";
+  for (const auto& q : queues_) {
+    addresses += "<address name=\"" + q.name + "\"><anycast><queue name=\"" + q.name + "\" exclusive=\"" +
+                 (q.exclusive ? "true" : "false") + "\"><durable>true</durable></queue></anycast></address>\n";
+  }
+  for (const auto& user : extra_users_) {
+    // Every permission the created instance gives its role "amq", but 'manage' unless allowed.
+    xml = std::regex_replace(xml, std::regex("(<permission type=\"(?!manage\")[a-zA-Z]+\" roles=\"[^\"]*)\""),
+                             "$1," + role_of(user.name) + "\"");
+    if (user.may_manage) {
+      xml = std::regex_replace(xml, std::regex("(<permission type=\"manage\" roles=\"[^\"]*)\""),
+                               "$1," + role_of(user.name) + "\"");
+    }
   }
   xml = std::regex_replace(xml, std::regex("<addresses>"), "<addresses>\n" + addresses);
   write_file(instance_ / "etc" / "broker.xml", xml);

@@ -27,7 +27,14 @@ class ArtemisBroker {
 
   // Before start(): a durable anycast queue (on an address of the same name) that gives all
   // its messages to its first consumer until that one goes (Artemis's exclusive queue).
-  void add_exclusive_queue(const std::string& name) { exclusive_queues_.push_back(name); }
+  void add_exclusive_queue(const std::string& name) { queues_.push_back({name, true}); }
+  // Before start(): the same without exclusive: it hands its messages to its consumers in turn.
+  void add_shared_queue(const std::string& name) { queues_.push_back({name, false}); }
+  // Before the first start(): one more user, with every permission the first one has but
+  // 'manage' (management requests) unless `may_manage`.
+  void add_user(const std::string& name, const std::string& password, bool may_manage) {
+    extra_users_.push_back({name, password, may_manage});
+  }
   // From the next start(): the idle-timeout the AMQP acceptors announce in their Open frame,
   // after which the broker drops a connection it heard nothing on (the acceptor's
   // amqpIdleTimeout; Artemis's default is 60 s). The management session's lease and the
@@ -68,7 +75,17 @@ class ArtemisBroker {
   int amqp_port_;
   int mqtt_port_;
   int core_port_;
-  std::vector<std::string> exclusive_queues_;
+  struct Queue {
+    std::string name;
+    bool exclusive;
+  };
+  std::vector<Queue> queues_;
+  struct User {
+    std::string name;
+    std::string password;
+    bool may_manage;
+  };
+  std::vector<User> extra_users_;
   bool created_ = false;
   std::chrono::milliseconds start_time_{0};
   std::unique_ptr<Process> process_;
