@@ -551,7 +551,8 @@ TEST_F(ActiveStandby, WrongQueueOrCredentialsKeepTheInstanceStandbyAndHealthSays
 // On ActiveMQ Artemis the session asks the broker what kind of queue the management queue is
 // before it attaches (amqp10/artemis_queue_check.h): attached to, a queue that was never
 // created became a multicast address, every instance got every token, and two were active at
-// once. The same for a queue that is not exclusive, and a user that may not ask.
+// once. The same for a queue that is not exclusive, and a user that may not ask; and, as on
+// RabbitMQ, a wrong password and a broker that is not there.
 class ActiveStandbyOnArtemis : public ActiveStandby {
  protected:
   void start_brokers() override {
@@ -566,11 +567,13 @@ class ActiveStandbyOnArtemis : public ActiveStandby {
   std::unique_ptr<ArtemisBroker> artemis;
 };
 
-TEST_F(ActiveStandbyOnArtemis, OnlyAnExclusiveAnycastQueueIsBoundAndHealthSaysWhyNot) {
+TEST_F(ActiveStandbyOnArtemis, BadQueuesAPasswordOrNoBrokerKeepEveryoneStandbyAndSayWhyAnExclusiveQueueBinds) {
   Instance& missing = add_instance(artemis->url(), "nowhere");
   Instance& missing_too = add_instance(artemis->url(), "nowhere");
   Instance& shared_queue = add_instance(artemis->url(), "shared");
   Instance& may_not_ask = add_instance(artemis->url(), "mgmt", "", "operator");
+  Instance& wrong_password = add_instance(artemis->url(), "mgmt", "        client-password: wrong\n");
+  Instance& unreachable = add_instance("amqp://127.0.0.1:" + std::to_string(free_port()), "mgmt");
   auto session_detail = [&](Instance& i) {
     const json h = get(i, "/actuator/health");
     return h.is_object() && h.contains("components")
@@ -586,6 +589,10 @@ TEST_F(ActiveStandbyOnArtemis, OnlyAnExclusiveAnycastQueueIsBoundAndHealthSaysWh
       << session_detail(shared_queue);
   ASSERT_TRUE(eventually([&] { return session_detail(may_not_ask).find("'manage' permission") != std::string::npos; }))
       << session_detail(may_not_ask);
+  ASSERT_TRUE(eventually([&] { return session_detail(wrong_password).find("client-username") != std::string::npos; }))
+      << session_detail(wrong_password);
+  ASSERT_TRUE(eventually([&] { return session_detail(unreachable).find("cannot connect") != std::string::npos; }))
+      << session_detail(unreachable);
   auto h = missing.anonymous_client().Get("/actuator/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 503);
@@ -595,12 +602,13 @@ TEST_F(ActiveStandbyOnArtemis, OnlyAnExclusiveAnycastQueueIsBoundAndHealthSaysWh
     ASSERT_EQ(active(), std::vector<size_t>{});
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  for (auto* i : {&missing, &shared_queue, &may_not_ask}) {
+  for (auto* i : {&missing, &shared_queue, &may_not_ask, &wrong_password, &unreachable}) {
     EXPECT_NE(i->process().log().find("error [leader] management session: "), std::string::npos) << i->process().log();
   }
+  EXPECT_EQ(wrong_password.process().log().find("wrong\n"), std::string::npos) << "the password is in the log";
   // The exclusive queue, asked by a user that may: bound by its fully qualified name.
   Instance& good = add_instance(artemis->url(), "mgmt");
-  EXPECT_EQ(wait_for_one_active(), std::vector<size_t>{4});
+  EXPECT_EQ(wait_for_one_active(), std::vector<size_t>{6});
   EXPECT_NE(good.process().log().find("is an exclusive anycast queue on address 'mgmt'; binding to 'mgmt::mgmt'"),
             std::string::npos)
       << good.process().log();
