@@ -2,16 +2,19 @@
 // binary: from kill -9 (or a silent network cut) of the active instance to the moment the
 // new active instance's workflow is running ("workflow 0 started" in its log).
 //
-//   failover_bench [kill-trials=50] [cut-trials=10] [amqp-0-9-1|amqp-1.0]
+//   failover_bench [kill-trials=50] [cut-trials=10] [amqp-0-9-1|amqp-1.0|amqp-1.0-artemis]
 //
 // With amqp-1.0 the management session runs over AMQP 1.0 (the broker's AMQP 1.0 plugin,
-// heartbeat 1 s, which the plugin announces as its idle-timeout). Overlaps of two instances'
+// heartbeat 1 s, which the plugin announces as its idle-timeout). With amqp-1.0-artemis it
+// runs over AMQP 1.0 on a private ActiveMQ Artemis instead (an exclusive queue declared in
+// broker.xml, amqpIdleTimeout 1 s, the same bound on the lease). Overlaps of two instances'
 // active terms, read from their logs, are counted in every trial; the goal is 0.
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
 #include <thread>
 
+#include "tests/integration/artemis_broker.h"
 #include "tests/integration/instance.h"
 #include "tests/integration/log_lines.h"
 #include "tests/integration/rabbit_broker.h"
@@ -33,7 +36,7 @@ solace.connector:
   management:
     leader-election.mode: active_standby
     queue: bench
-    session: {host: )" + host + R"(, protocol: )" + g_protocol + R"(, client-username: guest, client-password: guest, connect-retries: -1, reconnect-retry-wait-in-millis: 100}
+    session: {host: )" + host + R"(, protocol: )" + (g_protocol == "amqp-0-9-1" ? "amqp-0-9-1" : "amqp-1.0") + R"(, client-username: guest, client-password: guest, connect-retries: -1, reconnect-retry-wait-in-millis: 100}
   security.users: [{name: reader, password: reader-secret-pw}]
   workflows.0.enabled: true
 spring.cloud.stream:
@@ -85,19 +88,37 @@ int main(int argc, char** argv) {
   const int kill_trials = argc > 1 ? std::atoi(argv[1]) : 50;
   const int cut_trials = argc > 2 ? std::atoi(argv[2]) : 10;
   if (argc > 3) g_protocol = argv[3];
-  if (g_protocol != "amqp-0-9-1" && g_protocol != "amqp-1.0") {
-    std::fprintf(stderr, "usage: failover_bench [kill-trials] [cut-trials] [amqp-0-9-1|amqp-1.0]\n");
+  if (g_protocol != "amqp-0-9-1" && g_protocol != "amqp-1.0" && g_protocol != "amqp-1.0-artemis") {
+    std::fprintf(stderr, "usage: failover_bench [kill-trials] [cut-trials] [amqp-0-9-1|amqp-1.0|amqp-1.0-artemis]\n");
     return 2;
   }
-  std::printf("management session over %s\n", g_protocol.c_str());
+  const bool artemis = g_protocol == "amqp-1.0-artemis";
+  std::printf("management session over %s\n",
+              artemis ? "AMQP 1.0 on ActiveMQ Artemis" : (g_protocol == "amqp-1.0" ? "AMQP 1.0 on RabbitMQ's plugin"
+                                                                                    : "AMQP 0-9-1 on RabbitMQ"));
   TempDir root("failover-bench");
-  RabbitBroker broker(root.path() / "broker");
-  if (g_protocol == "amqp-1.0") {
-    broker.set_plugins("[rabbitmq_amqp1_0]");
-    broker.set_config("heartbeat = 1\n");
+  std::unique_ptr<RabbitBroker> rabbit;
+  std::unique_ptr<ArtemisBroker> artemis_broker;
+  int broker_port = 0;
+  std::string broker_url;
+  if (artemis) {
+    artemis_broker = std::make_unique<ArtemisBroker>(root.path() / "artemis", "guest", "guest");
+    artemis_broker->add_exclusive_queue("bench");
+    artemis_broker->set_amqp_idle_timeout(std::chrono::milliseconds(1000));
+    artemis_broker->start();
+    broker_port = artemis_broker->amqp_port();
+    broker_url = artemis_broker->url();
+  } else {
+    rabbit = std::make_unique<RabbitBroker>(root.path() / "broker");
+    if (g_protocol == "amqp-1.0") {
+      rabbit->set_plugins("[rabbitmq_amqp1_0]");
+      rabbit->set_config("heartbeat = 1\n");
+    }
+    rabbit->start();
+    declare_queue(rabbit->port(), "bench", true);
+    broker_port = rabbit->port();
+    broker_url = rabbit->url();
   }
-  broker.start();
-  declare_queue(broker.port(), "bench", true);
   const fs::path shared = root.path() / "shared";
 
   int overlaps = 0;
@@ -107,7 +128,7 @@ int main(int argc, char** argv) {
     std::vector<Node> nodes(2);
     for (size_t i = 0; i < nodes.size(); ++i) {
       nodes[i].dir = root.path() / ("k" + std::to_string(i));
-      nodes[i].host = broker.url();
+      nodes[i].host = broker_url;
       fs::create_directories(nodes[i].dir);
       restart(nodes[i], shared);
     }
@@ -148,7 +169,7 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<TcpProxy>> proxies;
     std::vector<Node> nodes(2);
     for (size_t i = 0; i < nodes.size(); ++i) {
-      proxies.push_back(std::make_unique<TcpProxy>(broker.port()));
+      proxies.push_back(std::make_unique<TcpProxy>(broker_port));
       nodes[i].dir = root.path() / ("c" + std::to_string(i));
       nodes[i].host = "amqp://127.0.0.1:" + std::to_string(proxies[i]->port());
       fs::create_directories(nodes[i].dir);

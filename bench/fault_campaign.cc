@@ -4,21 +4,29 @@
 // broker's faults; campaign_runner.h runs the scenario and records what happened, and the
 // checker in campaign/campaign_checker.h judges it without taking the instances' word.
 //
-//   fault_campaign [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0]
+//   fault_campaign [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0] [--broker artemis]
 //     exit code 1 if anything must-be-zero is not, 2 if the campaign could not run
 // --cluster runs it on a three-node RabbitMQ cluster instead (cluster_campaign.h).
 // --session-protocol amqp-1.0 runs the instances' management session over AMQP 1.0 (the
 // broker's AMQP 1.0 plugin, 1 s heartbeat). The broker's view of the management queue is
 // then not sampled: the plugin names its consumers ctag-<link handle>, not after the
 // instance, so the checker relies on the logs and the messages' epochs alone.
+// --broker artemis runs the management session over AMQP 1.0 on a private ActiveMQ Artemis
+// (an exclusive queue declared in broker.xml, 1 s idle-timeout) while the workflow's data
+// stays on RabbitMQ; each instance reaches each broker through a proxy of its own, and a cut
+// cuts both. The broker restart and the queue recreation then hit Artemis. Its view of the
+// queue is not sampled either.
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <regex>
 #include <cstdlib>
 #include <cstdio>
 #include <thread>
 
 #include "campaign_runner.h"
 #include "cluster_campaign.h"
+#include "tests/integration/artemis_broker.h"
 #include "tests/integration/instance.h"
 #include "tests/integration/log_lines.h"
 #include "tests/integration/rabbit_broker.h"
@@ -30,21 +38,28 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// One instance slot: its directory, its own proxy to the broker, its current process.
+// Where the management session runs.
+enum class SessionBroker { kRabbitAmqp091, kRabbitAmqp10, kArtemis };
+
+// One instance slot: its directory, its own proxies to the brokers (the same one when the
+// session and the data share RabbitMQ), its current process.
 struct Node {
   fs::path dir;
-  std::unique_ptr<TcpProxy> proxy;
+  std::unique_ptr<TcpProxy> proxy;          // to RabbitMQ
+  std::unique_ptr<TcpProxy> session_proxy;  // to Artemis, with --broker artemis
   std::unique_ptr<Instance> instance;
 };
 
-// One broker; each instance reaches it through its own TCP proxy, which a fault can cut.
+// One broker (two with Artemis); each instance reaches it through its own TCP proxy, which a
+// fault can cut.
 class Campaign final : public CampaignRunner {
  public:
-  Campaign(unsigned seed, int faults, bool amqp10)
+  Campaign(unsigned seed, int faults, SessionBroker session)
       : CampaignRunner(seed, plan(seed, faults), "", 4),
         seed_(seed),
         faults_(faults),
-        amqp10_(amqp10),
+        session_(session),
+        amqp10_(session != SessionBroker::kRabbitAmqp091),
         root_("fault-campaign") {}
 
  private:
@@ -56,26 +71,37 @@ class Campaign final : public CampaignRunner {
     }
     broker_->start();
     for (const char* q : {"in", "out"}) declare_queue(broker_->port(), q, false);
-    declare_queue(broker_->port(), "mgmt", true);
+    if (session_ == SessionBroker::kArtemis) {
+      artemis_ = std::make_unique<ArtemisBroker>(root_.path() / "artemis", "guest", "guest");
+      artemis_->add_exclusive_queue("mgmt");
+      artemis_->set_amqp_idle_timeout(std::chrono::milliseconds(1000));
+      artemis_->start();
+    } else {
+      declare_queue(broker_->port(), "mgmt", true);
+    }
     for (int i = 0; i < kInstances; ++i) {
       Node& n = nodes_[static_cast<size_t>(i)];
       n.dir = root_.path() / ("node" + std::to_string(i));
       fs::create_directories(n.dir);
       n.proxy = std::make_unique<TcpProxy>(broker_->port());
+      if (artemis_) n.session_proxy = std::make_unique<TcpProxy>(artemis_->amqp_port());
       start_instance(i);
     }
     return "seed " + std::to_string(seed_) + ", " + std::to_string(faults_) + " faults, " + std::to_string(kInstances) +
            " instances, broker on port " + std::to_string(broker_->port()) + ", management session over " +
-           (amqp10_ ? "AMQP 1.0" : "AMQP 0-9-1");
+           (session_ == SessionBroker::kArtemis ? "AMQP 1.0 on ActiveMQ Artemis (port " +
+                                                      std::to_string(artemis_->amqp_port()) + ")"
+                                                : (amqp10_ ? "AMQP 1.0" : "AMQP 0-9-1"));
   }
   void launch_instance(int i) override {
     Node& n = nodes_[static_cast<size_t>(i)];
     const int port = free_port();
-    const std::string proxy = std::to_string(n.proxy->port());
+    const std::string session_proxy = std::to_string((n.session_proxy ? n.session_proxy : n.proxy)->port());
     n.instance = std::make_unique<Instance>(
         n.dir,
         campaign_instance_config(
-            port, "host: 'amqp://127.0.0.1:" + proxy + "'" + (amqp10_ ? ", protocol: amqp-1.0" : ""), n.proxy->port()),
+            port, "host: 'amqp://127.0.0.1:" + session_proxy + "'" + (amqp10_ ? ", protocol: amqp-1.0" : ""),
+            n.proxy->port()),
         port);
   }
   Process& process(int i) override { return nodes_[static_cast<size_t>(i)].instance->process(); }
@@ -97,6 +123,12 @@ class Campaign final : public CampaignRunner {
     f.at_ms = now_ms();
     switch (f.planned.type) {
       case FaultType::kBrokerRestart:
+        if (artemis_) {  // the management session's broker
+          artemis_->stop();
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+          artemis_->start();
+          break;
+        }
         broker_down_ = true;
         broker_->stop();
         std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -104,17 +136,25 @@ class Campaign final : public CampaignRunner {
         broker_down_ = false;
         break;
       case FaultType::kQueueRecreate:
+        if (artemis_) {
+          artemis_->delete_queue("mgmt");
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+          artemis_->redeclare_queues();
+          break;
+        }
         broker_->ctl("delete_queue mgmt");
         std::this_thread::sleep_for(std::chrono::seconds(1));
         declare_queue(broker_->port(), "mgmt", true);
         break;
       case FaultType::kNetCut: {
         f.target = target_of(f.planned);
-        TcpProxy& proxy = *nodes_[static_cast<size_t>(f.target)].proxy;
+        Node& node = nodes_[static_cast<size_t>(f.target)];
         f.at_ms = now_ms();
-        proxy.cut();
+        node.proxy->cut();
+        if (node.session_proxy) node.session_proxy->cut();
         std::this_thread::sleep_for(std::chrono::seconds(4));
-        proxy.heal();
+        node.proxy->heal();
+        if (node.session_proxy) node.session_proxy->heal();
         break;
       }
       default:
@@ -122,11 +162,32 @@ class Campaign final : public CampaignRunner {
     }
   }
 
+  // The checker cuts a frozen active's term at freeze + lease. Over Artemis the lease is not
+  // the configured 1.5 s: the session keeps it within the idle-timeout the broker announces,
+  // which is half the acceptor's amqpIdleTimeout of 1000 ms (as AMQP advises; the instances
+  // log "lease 500 ms"). So 500 ms, or whatever larger lease an instance logged: never
+  // shorter than a lease that was in force.
+  void adjust_history(CampaignHistory& history) override {
+    if (!artemis_) return;
+    long long lease = kArtemisAnnouncedIdleMs;
+    static const std::regex logged(R"(, lease ([0-9]+) ms\))");
+    for (const auto& life : history.lives) {
+      for (std::sregex_iterator it(life.log.begin(), life.log.end(), logged), end; it != end; ++it) {
+        lease = std::max(lease, std::stoll((*it)[1].str()));
+      }
+    }
+    history.lease_ms = lease;
+    std::printf("lease for the checker: %lld ms\n", lease);
+  }
+
+  static constexpr long long kArtemisAnnouncedIdleMs = 500;
   const unsigned seed_;
   const int faults_;
+  const SessionBroker session_;
   const bool amqp10_;
   TempDir root_;
   std::unique_ptr<RabbitBroker> broker_;
+  std::unique_ptr<ArtemisBroker> artemis_;  // the management session's, with --broker artemis
   std::vector<Node> nodes_{kInstances};
   std::atomic<bool> broker_down_{false};
 };
@@ -138,6 +199,8 @@ int main(int argc, char** argv) {
   int faults = 12;
   bool cluster = false;
   bool amqp10 = false;
+  bool artemis = false;
+  bool session_protocol_given = false;
   const auto number = [](const std::string& flag, const char* text, unsigned long max) {
     char* end = nullptr;
     errno = 0;
@@ -159,12 +222,22 @@ int main(int argc, char** argv) {
         return 2;
       }
       amqp10 = value == "amqp-1.0";
+      session_protocol_given = true;
+    } else if (flag == "--broker" && i + 1 < argc) {
+      const std::string value = argv[++i];
+      if (value != "artemis" && value != "rabbitmq") {
+        std::fprintf(stderr, "fault_campaign: --broker is rabbitmq or artemis, got '%s'\n", value.c_str());
+        return 2;
+      }
+      artemis = value == "artemis";
     } else if ((flag == "--seed" || flag == "--faults") && i + 1 < argc) {
       const char* value = argv[++i];
       if (flag == "--seed") seed = static_cast<unsigned>(number(flag, value, 0xffffffffUL));
       if (flag == "--faults") faults = static_cast<int>(number(flag, value, 100000));
     } else {
-      std::fprintf(stderr, "usage: fault_campaign [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0]\n");
+      std::fprintf(stderr,
+                   "usage: fault_campaign [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0] "
+                   "[--broker artemis]\n");
       return 2;
     }
   }
@@ -172,7 +245,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fault_campaign: --cluster runs over AMQP 0-9-1 only\n");
     return 2;
   }
+  if (artemis && (cluster || (!amqp10 && session_protocol_given))) {
+    std::fprintf(stderr, "fault_campaign: --broker artemis runs one Artemis, its session over AMQP 1.0\n");
+    return 2;
+  }
   if (cluster) return run_cluster_campaign(seed, faults);
-  Campaign campaign(seed, faults, amqp10);
+  Campaign campaign(seed, faults,
+                    artemis ? SessionBroker::kArtemis
+                            : (amqp10 ? SessionBroker::kRabbitAmqp10 : SessionBroker::kRabbitAmqp091));
   return campaign.run();
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fault campaign with an independent single-leader checker (release build):
-#   scripts/fault-campaign.sh [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0]
-#   (defaults: seed 1, 12 faults, AMQP 0-9-1)
+#   scripts/fault-campaign.sh [--cluster] [--seed N] [--faults N] [--session-protocol amqp-1.0] [--broker artemis]
+#   (defaults: seed 1, 12 faults, AMQP 0-9-1; --broker artemis: the session over AMQP 1.0 on a
+#   private ActiveMQ Artemis, the data on RabbitMQ)
 # The same seed replays the same sequence of faults. Exit code 1 if the checker finds an
 # overlap of active instances, a lost message or an out-of-order epoch. --cluster: on three
 # RabbitMQ nodes in network namespaces (as root), with node partitions, kills and restarts.

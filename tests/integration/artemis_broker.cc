@@ -72,7 +72,10 @@ void ArtemisBroker::write_broker_xml() {
   const std::string amqp_options =
       "?protocols=AMQP;saslMechanisms=PLAIN" +
       (amqp_idle_timeout_ ? ";amqpIdleTimeout=" + std::to_string(amqp_idle_timeout_->count()) : std::string());
+  // The first element of <core>: how often the broker looks at this file (redeclare_queues()).
   std::string acceptors =
+      "<configuration-file-refresh-period>500</configuration-file-refresh-period>\n"
+      "<!-- version " + std::to_string(++broker_xml_version_) + " -->\n"
       "<acceptors>\n"
       "  <acceptor name=\"core\">tcp://127.0.0.1:" + std::to_string(core_port_) + "?protocols=CORE</acceptor>\n"
       "  <acceptor name=\"amqp\">tcp://127.0.0.1:" + std::to_string(amqp_port_) + amqp_options + "</acceptor>\n"
@@ -117,6 +120,17 @@ void ArtemisBroker::start() {
   }
   throw std::runtime_error("Artemis did not start; log:\n" + process_->log());
 }
+
+void ArtemisBroker::delete_queue(const std::string& name) {
+  const auto r = run_to_completion(
+      (instance_ / "bin" / "artemis").string(),
+      {"queue", "delete", "--name", name, "--removeConsumers", "--url", "tcp://127.0.0.1:" + std::to_string(core_port_),
+       "--user", user_, "--password", password_, "--silent"},
+      dir_);
+  if (r.exit_code != 0) throw std::runtime_error("artemis queue delete " + name + " failed:\n" + r.output);
+}
+
+void ArtemisBroker::redeclare_queues() { write_broker_xml(); }
 
 void ArtemisBroker::stop() {
   if (!process_) return;

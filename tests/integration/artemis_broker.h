@@ -47,6 +47,12 @@ class ArtemisBroker {
   }
 
   void start();  // returns once the AMQP port accepts connections; throws on timeout
+  // Deletes a queue now, even with consumers (whose links the broker closes), through
+  // Artemis's own command line tool.
+  void delete_queue(const std::string& name);
+  // Has the broker create the queues of add_*_queue() again that are missing: broker.xml is
+  // written anew and the broker, which looks at it every 500 ms, deploys what it declares.
+  void redeclare_queues();
   void stop();   // SIGTERM, waits for the JVM to exit
   void kill();   // SIGKILL
 
@@ -60,6 +66,7 @@ class ArtemisBroker {
  private:
   void create_instance();
   void write_broker_xml();  // from the created one, with our acceptors and queues
+  int broker_xml_version_ = 0;  // written into it, so that each write changes the file
 
   struct Tls {
     int port;
