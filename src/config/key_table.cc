@@ -194,7 +194,7 @@ const std::vector<KeySpec> kKeys = {
   {"spring.cloud.stream.binders.<name>.environment.mqtt.ssl.trust-store", T::kString, "", {}, {}, {}, false,
    "mqtt binder: PEM file of CA certificates (default: the system's CAs)."},
   {"spring.cloud.stream.binders.<name>.environment.amqp.host", T::kString, "localhost", {}, {}, {}, false,
-   "amqp binder (AMQP 1.0): broker host."},
+   "amqp binder (AMQP 1.0): broker host, or several separated by commas (host or host:port each, [v6 address]:port): a binding connects to the first that answers, starting with the one it last reached."},
   {"spring.cloud.stream.binders.<name>.environment.amqp.port", T::kInt, "5672", 1, 65535, {}, false,
    "amqp binder: broker port (default 5671 with ssl.enabled)."},
   {"spring.cloud.stream.binders.<name>.environment.amqp.username", T::kString, "", {}, {}, {}, false,

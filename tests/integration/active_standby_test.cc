@@ -138,18 +138,23 @@ class Feeder {
         const std::string name = "m" + std::to_string(n);
         write_file(inbox_ / ("." + name), name);
         fs::rename(inbox_ / ("." + name), inbox_ / name);
+        written_ = n + 1;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     });
   }
-  ~Feeder() {
+  ~Feeder() { stop(); }
+  // Stops dropping files; returns how many it dropped: m0 .. m<count-1>.
+  int stop() {
     stop_ = true;
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
+    return written_;
   }
 
  private:
   fs::path inbox_;
   std::atomic<bool> stop_{false};
+  std::atomic<int> written_{0};
   std::thread thread_;
 };
 
@@ -612,6 +617,116 @@ TEST_F(ActiveStandbyOnArtemis, BadQueuesAPasswordOrNoBrokerKeepEveryoneStandbyAn
   EXPECT_NE(good.process().log().find("is an exclusive anycast queue on address 'mgmt'; binding to 'mgmt::mgmt'"),
             std::string::npos)
       << good.process().log();
+}
+
+// A replicated Artemis pair behind the session's host list: kill -9 of the primary while three
+// instances run and the active one moves files through a queue on the pair with the amqp
+// binder (whose host list names both too). The instances reconnect to the backup, which took
+// over with the token and the queue's messages: one active again, never two, nothing lost.
+TEST(ActiveStandbyOnArtemisPair, KillNineOfThePrimaryFailsOverToTheBackupWithOneActiveAndNothingLost) {
+  TempDir root("artemis-pair");
+  ArtemisBroker primary(root.path() / "primary", "guest", "guest");
+  ArtemisBroker backup(root.path() / "backup", "guest", "guest");
+  ArtemisBroker::pair_for_replication(primary, backup);
+  for (ArtemisBroker* b : {&primary, &backup}) {
+    b->add_exclusive_queue("mgmt");
+    b->add_shared_queue("carried");
+    b->set_amqp_idle_timeout(std::chrono::milliseconds(1000));
+  }
+  primary.start();
+  backup.start();
+  const std::string pair = "127.0.0.1:" + std::to_string(primary.amqp_port()) + ",127.0.0.1:" +
+                           std::to_string(backup.amqp_port());
+  const fs::path shared = root.path() / "shared";
+  fs::create_directories(shared / "inbox");
+  std::vector<std::unique_ptr<Instance>> instances;
+  for (int i = 0; i < 3; ++i) {
+    const fs::path dir = root.path() / ("instance-" + std::to_string(i));
+    fs::create_directories(dir);
+    const int port = free_port();
+    instances.push_back(std::make_unique<Instance>(
+        dir, "server: {address: 127.0.0.1, port: " + std::to_string(port) + "}\n" + R"(
+solace:
+  connector:
+    management:
+      leader-election: {mode: active_standby}
+      queue: mgmt
+      session:
+        protocol: amqp-1.0
+        host: amqp://127.0.0.1:)" + std::to_string(primary.amqp_port()) + ",amqp://127.0.0.1:" +
+                 std::to_string(backup.amqp_port()) + R"(
+        client-username: guest
+        client-password: guest
+        reconnect-retry-wait-in-millis: 200
+        connect-retries: -1
+    security:
+      users: [{name: reader, password: reader-secret-pw}, {name: admin, password: admin-secret-pw, roles: [admin]}]
+    workflows:
+      0: {enabled: true}
+      1: {enabled: true}
+spring.cloud.stream:
+  binders:
+    local: {type: file}
+    pair: {type: amqp, environment: {amqp: {host: ')" + pair + R"(', username: guest, password: guest, idle-timeout: 2}}}
+  bindings:
+    input-0: {destination: )" + (shared / "inbox").string() + R"(, binder: local}
+    output-0: {destination: carried, binder: pair}
+    input-1: {destination: carried, binder: pair, consumer: {back-off-initial-interval: 200, back-off-max-interval: 1000}}
+    output-1: {destination: )" + (shared / "outbox").string() + R"(, binder: local}
+)",
+        port));
+  }
+  auto state = [](Instance& i) {
+    auto res = i.client(kAdminUser, kAdminPassword).Get("/actuator/leaderelection");
+    if (!res) return std::string();
+    const auto j = json::parse(res->body, nullptr, false);
+    return j.is_object() && j.contains("mode") ? j["mode"]["state"].get<std::string>() : std::string();
+  };
+  auto active = [&] {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < instances.size(); ++i) {
+      if (state(*instances[i]) == "active") out.push_back(i);
+    }
+    return out;
+  };
+  std::vector<size_t> first;
+  ASSERT_TRUE(eventually([&] { return (first = active()).size() == 1; }, std::chrono::seconds(30)));
+  int files = 0;
+  {
+    Feeder feeder(shared / "inbox");
+    // Messages on their way through the pair when the primary dies.
+    ASSERT_TRUE(eventually([&] { return instances[first[0]]->delivered(1) > 20; }, std::chrono::seconds(30)))
+        << instances[first[0]]->process().log();
+    const long long killed_at = now_ms();
+    primary.kill();
+    std::vector<size_t> again;
+    ASSERT_TRUE(eventually([&] { return (again = active()).size() == 1; }, std::chrono::seconds(60)))
+        << backup.log();
+    long long active_again_at = -1;
+    for (auto& i : instances) {
+      const long long at = first_log_time(i->process().log(), "state is now active", killed_at);
+      if (at > 0 && (active_again_at < 0 || at < active_again_at)) active_again_at = at;
+    }
+    std::cout << "Artemis pair, kill -9 of the primary: one active again after " << active_again_at - killed_at
+              << " ms (instance " << again[0] << ", before: " << first[0] << ")\n";
+    // Work goes on through the backup.
+    const int delivered_before = instances[again[0]]->delivered(1);
+    ASSERT_TRUE(eventually([&] { return instances[again[0]]->delivered(1) > delivered_before + 20; },
+                           std::chrono::seconds(30)))
+        << instances[again[0]]->process().log();
+    files = feeder.stop();
+  }
+  // Every file dropped comes out, whichever broker carried it.
+  int missing = 0;
+  EXPECT_TRUE(eventually([&] {
+    missing = 0;
+    for (int n = 0; n < files; ++n) missing += !fs::exists(shared / "outbox" / ("m" + std::to_string(n)));
+    return missing == 0;
+  }, std::chrono::seconds(60))) << missing << " of " << files << " files lost\n" << instances[0]->process().log();
+  std::vector<std::vector<ActiveTerm>> terms;
+  for (auto& i : instances) terms.push_back(active_terms(i->process().log(), now_ms()));
+  expect_no_overlap(terms);
+  std::cout << "files carried through the pair across the failover: " << files << ", lost " << missing << "\n";
 }
 
 TEST_P(ActiveStandbyOverEitherProtocol, SigtermOfTheActiveHandsOverAtOnceWithoutOverlap) {

@@ -85,7 +85,25 @@ void ArtemisBroker::write_broker_xml() {
                  ";sslEnabled=true;keyStoreType=PKCS12;keyStorePath=" +
                  tls_->pkcs12.string() + ";keyStorePassword=" + tls_->password + "</acceptor>\n";
   }
-  acceptors += "</acceptors>";
+  acceptors += "</acceptors>\n";
+  if (role_ != Role::kAlone) {
+    // A replicated pair: each broker reaches the other over the CORE acceptor.
+    acceptors +=
+        "<connectors>\n"
+        "  <connector name=\"self\">tcp://127.0.0.1:" + std::to_string(core_port_) + "</connector>\n"
+        "  <connector name=\"peer\">tcp://127.0.0.1:" + std::to_string(peer_core_port_) + "</connector>\n"
+        "</connectors>\n"
+        "<cluster-user>mi-cluster</cluster-user><cluster-password>mi-cluster-secret-pw</cluster-password>\n"
+        "<cluster-connections><cluster-connection name=\"pair\"><connector-ref>self</connector-ref>"
+        "<message-load-balancing>OFF</message-load-balancing><max-hops>0</max-hops>"
+        "<static-connectors><connector-ref>peer</connector-ref></static-connectors></cluster-connection>"
+        "</cluster-connections>\n" +
+        std::string(role_ == Role::kPrimary
+                        ? "<ha-policy><replication><primary><check-for-active-server>true</check-for-active-server>"
+                          "</primary></replication></ha-policy>\n"
+                        : "<ha-policy><replication><backup><allow-failback>false</allow-failback></backup>"
+                          "</replication></ha-policy>\n");
+  }
   xml = std::regex_replace(xml, std::regex("<acceptors>[\\s\\S]*?</acceptors>"), acceptors);
   std::string addresses;
   for (const auto& q : queues_) {
@@ -105,6 +123,13 @@ void ArtemisBroker::write_broker_xml() {
   write_file(instance_ / "etc" / "broker.xml", xml);
 }
 
+void ArtemisBroker::pair_for_replication(ArtemisBroker& primary, ArtemisBroker& backup) {
+  primary.role_ = Role::kPrimary;
+  backup.role_ = Role::kBackup;
+  primary.peer_core_port_ = backup.core_port_;
+  backup.peer_core_port_ = primary.core_port_;
+}
+
 void ArtemisBroker::start() {
   if (!created_) create_instance();
   write_broker_xml();
@@ -112,7 +137,10 @@ void ArtemisBroker::start() {
   process_ = std::make_unique<Process>((instance_ / "bin" / "artemis").string(), std::vector<std::string>{"run"},
                                        dir_, dir_ / "broker.log");
   for (int i = 0; i < 1200; ++i) {  // up to 60 s on a loaded machine
-    if (port_open(amqp_port_)) {
+    // AMQ221024: the backup is synchronized with the primary (its acceptors stay closed).
+    const bool ready = role_ == Role::kBackup ? process_->log().find("AMQ221024") != std::string::npos
+                                              : port_open(amqp_port_);
+    if (ready) {
       start_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
       return;
     }

@@ -46,7 +46,15 @@ class ArtemisBroker {
     tls_ = Tls{port, pkcs12, password};
   }
 
-  void start();  // returns once the AMQP port accepts connections; throws on timeout
+  // Before the first start() of both: `primary` and `backup` become a replicated pair. The
+  // primary copies its journal to the backup as it writes it (a durable message is answered
+  // once the backup has it), and the backup takes over with everything stored when it loses
+  // the primary (kill -9); only then does it accept clients. Start the primary first.
+  static void pair_for_replication(ArtemisBroker& primary, ArtemisBroker& backup);
+
+  // Returns once the AMQP port accepts connections (a backup: once it has the primary's
+  // journal in sync); throws on timeout.
+  void start();
   // Deletes a queue now, even with consumers (whose links the broker closes), through
   // Artemis's own command line tool.
   void delete_queue(const std::string& name);
@@ -68,6 +76,9 @@ class ArtemisBroker {
   void write_broker_xml();  // from the created one, with our acceptors and queues
   int broker_xml_version_ = 0;  // written into it, so that each write changes the file
 
+  enum class Role { kAlone, kPrimary, kBackup };
+  Role role_ = Role::kAlone;
+  int peer_core_port_ = 0;  // the other one of a replicated pair
   struct Tls {
     int port;
     std::filesystem::path pkcs12;

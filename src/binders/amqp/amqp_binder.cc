@@ -20,27 +20,84 @@ using workflow::SendOutcome;
 constexpr Millis kConnectTimeout{10000};
 constexpr Millis kCloseTimeout{2000};
 
-amqp10::Endpoint endpoint(const config::BindingSettings& b) {
-  const auto env = [&b](const std::string& key) { return config::environment_value(b, key); };
-  bool tls = false;
-  config::parse_bool(env("amqp.ssl.enabled"), tls);
-  amqp10::Endpoint e;
-  e.address.scheme = tls ? "amqps" : "amqp";
-  e.address.host = env("amqp.host");
-  e.address.port = config::environment_port(b, "amqp.port", tls, 5671);
-  e.username = env("amqp.username");
-  e.password = env("amqp.password");
-  e.msg_vpn = env("amqp.virtualhost");
-  e.trust_store = env("amqp.ssl.truststore");
-  long long idle_seconds = 20;
-  config::parse_int(env("amqp.idletimeout"), idle_seconds);
-  e.idle_timeout = Millis{idle_seconds * 1000};
-  return e;
-}
+// The brokers of a binding: `amqp.host` names one, or several separated by commas, each
+// `host` or `host:port` (`[v6 address]:port`); amqp.port is the port of those without one.
+// A binding connects to the first that answers, starting with the one it was last connected
+// to, so that after a failover it stays with the broker that took over.
+class Brokers {
+ public:
+  explicit Brokers(const config::BindingSettings& b) {
+    const auto env = [&b](const std::string& key) { return config::environment_value(b, key); };
+    bool tls = false;
+    config::parse_bool(env("amqp.ssl.enabled"), tls);
+    amqp10::Endpoint common;
+    common.address.scheme = tls ? "amqps" : "amqp";
+    common.username = env("amqp.username");
+    common.password = env("amqp.password");
+    common.msg_vpn = env("amqp.virtualhost");
+    common.trust_store = env("amqp.ssl.truststore");
+    long long idle_seconds = 20;
+    config::parse_int(env("amqp.idletimeout"), idle_seconds);
+    common.idle_timeout = Millis{idle_seconds * 1000};
+    const int default_port = config::environment_port(b, "amqp.port", tls, 5671);
+    const std::string key = "spring.cloud.stream.binders." + b.binder_name + ".environment.amqp.host";
+    for (const auto& entry : config::split_comma_list(env("amqp.host"))) {
+      amqp10::Endpoint e = common;
+      std::string host = entry;
+      std::string port;
+      if (host.front() == '[') {  // [v6 address] or [v6 address]:port
+        const auto close = host.find(']');
+        if (close == std::string::npos) throw BindingError(b.name + ": " + key + ": '" + entry + "' lacks its ']'");
+        if (close + 1 < host.size()) {
+          if (host[close + 1] != ':') throw BindingError(b.name + ": " + key + ": '" + entry + "' is not [address]:port");
+          port = host.substr(close + 2);
+        }
+        host = host.substr(1, close - 1);
+      } else if (const auto colon = host.find(':'); colon != std::string::npos) {
+        port = host.substr(colon + 1);
+        host = host.substr(0, colon);
+      }
+      long long number = default_port;
+      if (!port.empty() && (!config::parse_int(port, number) || number < 1 || number > 65535)) {
+        throw BindingError(b.name + ": " + key + ": the port of '" + entry + "' must be 1 .. 65535");
+      }
+      if (host.empty()) throw BindingError(b.name + ": " + key + ": '" + entry + "' names no host");
+      e.address.host = host;
+      e.address.port = static_cast<int>(number);
+      endpoints_.push_back(std::move(e));
+    }
+    if (endpoints_.empty()) throw BindingError(b.name + ": " + key + " names no broker");
+  }
+
+  // A client connected to one of the brokers, with `open_link` (receiver or sender) done on it;
+  // Amqp10Error saying what each broker answered if none would.
+  template <class OpenLink>
+  std::unique_ptr<amqp10::Client> connect(OpenLink open_link) {
+    std::string errors;
+    for (size_t tried = 0; tried < endpoints_.size(); ++tried) {
+      const amqp10::Endpoint& e = endpoints_[current_];
+      try {
+        auto client = std::make_unique<amqp10::Client>(e, kConnectTimeout);
+        open_link(*client);
+        return client;
+      } catch (const Amqp10Error& error) {
+        errors += (errors.empty() ? "" : "; ") + std::string(error.what());
+        current_ = (current_ + 1) % endpoints_.size();
+      }
+    }
+    throw Amqp10Error(errors);
+  }
+  // The broker connected to last (or to try first).
+  const amqp10::Endpoint& current() const { return endpoints_[current_]; }
+
+ private:
+  std::vector<amqp10::Endpoint> endpoints_;
+  size_t current_ = 0;
+};
 
 class AmqpInput final : public workflow::InputBinding {
  public:
-  explicit AmqpInput(config::BindingSettings b) : binding_(std::move(b)), endpoint_(endpoint(binding_)) {
+  explicit AmqpInput(config::BindingSettings b) : binding_(std::move(b)), brokers_(binding_) {
     // Checked against the key table (a data size) before this runs.
     const auto it = binding_.options.find("consumer.maxmessagesize");
     long long bytes = 0;
@@ -78,11 +135,12 @@ class AmqpInput final : public workflow::InputBinding {
  private:
   void connect() {
     try {
-      client_ = std::make_unique<amqp10::Client>(endpoint_, kConnectTimeout);
-      client_->open_receiver(binding_.destination, std::clamp(binding_.in_flight_window, 1, 65535), kConnectTimeout,
+      client_ = brokers_.connect([this](amqp10::Client& client) {
+        client.open_receiver(binding_.destination, std::clamp(binding_.in_flight_window, 1, 65535), kConnectTimeout,
                              max_message_size_);
+      });
       logger("binder.amqp")->info("{}: receiving from '{}' on {} ({})", binding_.name,
-                                  amqp10::queue_address(client_->product(), binding_.destination), endpoint_.url(),
+                                  amqp10::queue_address(client_->product(), binding_.destination), brokers_.current().url(),
                                   client_->product().empty() ? "AMQP 1.0" : client_->product());
     } catch (const Amqp10Error& e) {
       drop();
@@ -113,7 +171,7 @@ class AmqpInput final : public workflow::InputBinding {
   }
 
   const config::BindingSettings binding_;
-  const amqp10::Endpoint endpoint_;
+  Brokers brokers_;
   std::uint64_t max_message_size_ = amqp10::Client::kDefaultMaxMessageSize;
   std::unique_ptr<amqp10::Client> client_;
   std::map<unsigned long long, std::uint64_t> pending_;  // input tag -> connection tag
@@ -124,7 +182,7 @@ class AmqpInput final : public workflow::InputBinding {
 // settlement of each message is its confirmation.
 class AmqpOutput final : public workflow::OutputBinding, private workflow::PublishProtocol {
  public:
-  explicit AmqpOutput(config::BindingSettings b) : binding_(std::move(b)), endpoint_(endpoint(binding_)) {
+  explicit AmqpOutput(config::BindingSettings b) : binding_(std::move(b)), brokers_(binding_) {
     // A configuration error: thrown here, at start, rather than retried as an outage by open().
     if (binding_.destination.empty()) {
       throw BindingError(binding_.name + ": an amqp output needs a queue or address as destination");
@@ -153,10 +211,10 @@ class AmqpOutput final : public workflow::OutputBinding, private workflow::Publi
   void connect() override {
     if (client_) return;
     try {
-      client_ = std::make_unique<amqp10::Client>(endpoint_, kConnectTimeout);
-      client_->open_sender(binding_.destination, kConnectTimeout);
+      client_ = brokers_.connect(
+          [this](amqp10::Client& client) { client.open_sender(binding_.destination, kConnectTimeout); });
       logger("binder.amqp")->info("{}: sending to '{}' on {} ({})", binding_.name,
-                                  amqp10::queue_address(client_->product(), binding_.destination), endpoint_.url(),
+                                  amqp10::queue_address(client_->product(), binding_.destination), brokers_.current().url(),
                                   client_->product().empty() ? "AMQP 1.0" : client_->product());
     } catch (const Amqp10Error& e) {
       client_.reset();
@@ -219,7 +277,7 @@ class AmqpOutput final : public workflow::OutputBinding, private workflow::Publi
   void reset() override { client_.reset(); }
 
   const config::BindingSettings binding_;
-  const amqp10::Endpoint endpoint_;
+  Brokers brokers_;
   std::unique_ptr<amqp10::Client> client_;
 };
 
