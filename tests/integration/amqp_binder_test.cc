@@ -26,7 +26,9 @@ void start_with_amqp10(RabbitBroker& broker) {
   broker.start();
 }
 
-// rabbit -> amqp -> rabbit: every message, in order, with its properties and headers.
+// rabbit -> amqp -> rabbit: every message, in order, with its properties and headers. The
+// amqp binder names two brokers, the first of which is not there: both bindings go on to the
+// second.
 TEST(AmqpBinder, CarriesMessagesThroughAnAmqp10QueueWithTheirHeaders) {
   TempDir root("amqp-binder");
   RabbitBroker broker(root.path() / "broker");
@@ -43,7 +45,8 @@ solace.connector:
 spring.cloud.stream:
   binders:
     rabbit: )" + rabbit_binder(broker.port()) + R"(
-    amqp10: )" + amqp_binder(broker.port()) + R"(
+    amqp10: {type: amqp, environment: {amqp: {host: '127.0.0.1:)" + std::to_string(free_port()) + ",127.0.0.1:" +
+                           std::to_string(broker.port()) + R"(', username: guest, password: guest}}}
   bindings:
     input-0: {destination: src, binder: rabbit}
     output-0: {destination: mid, binder: amqp10}
@@ -61,8 +64,9 @@ spring.cloud.stream:
     EXPECT_EQ(moved[i].headers.at("x-custom"), "v" + std::to_string(i));
   }
   const std::string log = instance.process().log();
-  EXPECT_NE(log.find("output-0: sending to '/amq/queue/mid'"), std::string::npos) << log;
-  EXPECT_NE(log.find("input-1: receiving from '/amq/queue/mid'"), std::string::npos) << log;
+  const std::string second = " on amqp://127.0.0.1:" + std::to_string(broker.port()) + " ";
+  EXPECT_NE(log.find("output-0: sending to '/amq/queue/mid'" + second), std::string::npos) << log;
+  EXPECT_NE(log.find("input-1: receiving from '/amq/queue/mid'" + second), std::string::npos) << log;
   instance.process().signal(SIGTERM);
   EXPECT_EQ(instance.process().wait_exit(std::chrono::seconds(20)), 0);
   // Nothing left behind, nothing taken twice.
