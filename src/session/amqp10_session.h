@@ -16,6 +16,11 @@
 // - AMQP 1.0 cannot count a queue's messages or consumers, so every binding seeds (the
 //   active instance drops a seed without a word) and the standby checks of 0-9-1, made for a
 //   RabbitMQ channel quirk, do not run.
+// - On ActiveMQ Artemis (told by the Open frame's product) the binding first asks the
+//   broker's management address what kind of queue the management queue is, and attaches
+//   only to an exclusive anycast queue, by its fully qualified name
+//   (amqp10/artemis_queue_check.h): a missing one would be auto-created as a multicast
+//   address, which hands every instance every token.
 // Proton runs one container per connection on the session thread.
 #include <string>
 #include <thread>

@@ -72,7 +72,9 @@ void ArtemisBroker::write_broker_xml() {
   const std::string amqp_options =
       "?protocols=AMQP;saslMechanisms=PLAIN" +
       (amqp_idle_timeout_ ? ";amqpIdleTimeout=" + std::to_string(amqp_idle_timeout_->count()) : std::string());
-  // The first element of <core>: how often the broker looks at this file (redeclare_queues()).
+  // In place of <acceptors> (<core> takes its elements in any order): how often the broker
+  // looks at this file again (redeclare_queues()), a version that changes it on each write,
+  // and our acceptors.
   std::string acceptors =
       "<configuration-file-refresh-period>500</configuration-file-refresh-period>\n"
       "<!-- version " + std::to_string(++broker_xml_version_) + " -->\n"
