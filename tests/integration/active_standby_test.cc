@@ -103,6 +103,13 @@ class ActiveStandby : public ::testing::Test {
       return json();
     }
   }
+  // What /actuator/health says of the management session.
+  static std::string session_detail(Instance& i) {
+    const json h = get(i, "/actuator/health");
+    return h.is_object() && h.contains("components")
+               ? h["components"]["leaderElection"]["details"]["session"].get<std::string>()
+               : std::string();
+  }
   static std::string state(Instance& i) {
     const json j = get(i, "/actuator/leaderelection");
     return j.is_object() && j.contains("mode") ? j["mode"]["state"].get<std::string>() : "";
@@ -531,12 +538,6 @@ TEST_F(ActiveStandby, WrongQueueOrCredentialsKeepTheInstanceStandbyAndHealthSays
   Instance& missing = add_instance(broker->url(), "nowhere");
   Instance& plain = add_instance(broker->url(), "plain");
   Instance& wrong_password = add_instance(broker->url(), "nowhere", "        client-password: wrong\n");
-  auto session_detail = [&](Instance& i) {
-    const json h = get(i, "/actuator/health");
-    return h.is_object() && h.contains("components")
-               ? h["components"]["leaderElection"]["details"]["session"].get<std::string>()
-               : std::string();
-  };
   ASSERT_TRUE(eventually([&] { return session_detail(missing).find("does not exist") != std::string::npos; }))
       << session_detail(missing);
   ASSERT_TRUE(eventually([&] { return session_detail(plain).find("is not exclusive") != std::string::npos; }))
@@ -579,12 +580,6 @@ TEST_F(ActiveStandbyOnArtemis, BadQueuesAPasswordOrNoBrokerKeepEveryoneStandbyAn
   Instance& may_not_ask = add_instance(artemis->url(), "mgmt", "", "operator");
   Instance& wrong_password = add_instance(artemis->url(), "mgmt", "        client-password: wrong\n");
   Instance& unreachable = add_instance("amqp://127.0.0.1:" + std::to_string(free_port()), "mgmt");
-  auto session_detail = [&](Instance& i) {
-    const json h = get(i, "/actuator/health");
-    return h.is_object() && h.contains("components")
-               ? h["components"]["leaderElection"]["details"]["session"].get<std::string>()
-               : std::string();
-  };
   for (auto* i : {&missing, &missing_too}) {
     ASSERT_TRUE(eventually([&] { return session_detail(*i).find("has no queue named 'nowhere'") != std::string::npos; },
                            std::chrono::seconds(30)))
