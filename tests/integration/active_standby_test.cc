@@ -110,6 +110,11 @@ class ActiveStandby : public ::testing::Test {
                ? h["components"]["leaderElection"]["details"]["session"].get<std::string>()
                : std::string();
   }
+  // Waits (up to `timeout`) until that detail mentions `text`.
+  static bool session_detail_says(Instance& i, const std::string& text,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return eventually([&] { return session_detail(i).find(text) != std::string::npos; }, timeout);
+  }
   static std::string state(Instance& i) {
     const json j = get(i, "/actuator/leaderelection");
     return j.is_object() && j.contains("mode") ? j["mode"]["state"].get<std::string>() : "";
@@ -538,12 +543,9 @@ TEST_F(ActiveStandby, WrongQueueOrCredentialsKeepTheInstanceStandbyAndHealthSays
   Instance& missing = add_instance(broker->url(), "nowhere");
   Instance& plain = add_instance(broker->url(), "plain");
   Instance& wrong_password = add_instance(broker->url(), "nowhere", "        client-password: wrong\n");
-  ASSERT_TRUE(eventually([&] { return session_detail(missing).find("does not exist") != std::string::npos; }))
-      << session_detail(missing);
-  ASSERT_TRUE(eventually([&] { return session_detail(plain).find("is not exclusive") != std::string::npos; }))
-      << session_detail(plain);
-  ASSERT_TRUE(eventually([&] { return session_detail(wrong_password).find("guest") != std::string::npos; }))
-      << session_detail(wrong_password);
+  ASSERT_TRUE(session_detail_says(missing, "does not exist")) << session_detail(missing);
+  ASSERT_TRUE(session_detail_says(plain, "is not exclusive")) << session_detail(plain);
+  ASSERT_TRUE(session_detail_says(wrong_password, "guest")) << session_detail(wrong_password);
   auto h = missing.anonymous_client().Get("/actuator/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 503);
@@ -581,18 +583,13 @@ TEST_F(ActiveStandbyOnArtemis, BadQueuesAPasswordOrNoBrokerKeepEveryoneStandbyAn
   Instance& wrong_password = add_instance(artemis->url(), "mgmt", "        client-password: wrong\n");
   Instance& unreachable = add_instance("amqp://127.0.0.1:" + std::to_string(free_port()), "mgmt");
   for (auto* i : {&missing, &missing_too}) {
-    ASSERT_TRUE(eventually([&] { return session_detail(*i).find("has no queue named 'nowhere'") != std::string::npos; },
-                           std::chrono::seconds(30)))
+    ASSERT_TRUE(session_detail_says(*i, "has no queue named 'nowhere'", std::chrono::seconds(30)))
         << session_detail(*i);
   }
-  ASSERT_TRUE(eventually([&] { return session_detail(shared_queue).find("is not exclusive") != std::string::npos; }))
-      << session_detail(shared_queue);
-  ASSERT_TRUE(eventually([&] { return session_detail(may_not_ask).find("'manage' permission") != std::string::npos; }))
-      << session_detail(may_not_ask);
-  ASSERT_TRUE(eventually([&] { return session_detail(wrong_password).find("client-username") != std::string::npos; }))
-      << session_detail(wrong_password);
-  ASSERT_TRUE(eventually([&] { return session_detail(unreachable).find("cannot connect") != std::string::npos; }))
-      << session_detail(unreachable);
+  ASSERT_TRUE(session_detail_says(shared_queue, "is not exclusive")) << session_detail(shared_queue);
+  ASSERT_TRUE(session_detail_says(may_not_ask, "'manage' permission")) << session_detail(may_not_ask);
+  ASSERT_TRUE(session_detail_says(wrong_password, "client-username")) << session_detail(wrong_password);
+  ASSERT_TRUE(session_detail_says(unreachable, "cannot connect")) << session_detail(unreachable);
   auto h = missing.anonymous_client().Get("/actuator/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 503);
