@@ -6,18 +6,20 @@
 #  2. build debug: every target with GCC 12, ASan+UBSan, warnings as errors.
 #  3. ctest debug: every test (unit, integration, broker, three-node cluster) under ASan+UBSan,
 #     the real binary against real RabbitMQ, Mosquitto and Artemis brokers the tests start.
-#     Meanwhile, at the lowest CPU priority, the builds the later steps need: the tsan preset
+#     Meanwhile, at the lowest CPU priority, the builds the next step needs: the tsan preset
 #     (clang-14, ThreadSanitizer, -Wthread-safety as errors), the release binary and fault
-#     campaign, the package test's -O3 binary, the libFuzzer targets. The broker tests mostly
-#     wait on brokers and timers; the builds take the idle CPU and yield it to them at once.
+#     campaign. The broker tests mostly wait on brokers and timers (about a third of the two
+#     cores busy); the builds take the idle CPU and yield it to the tests at once.
 #  4. ctest tsan: every test but the cluster suite and the tests on Artemis under
-#     ThreadSanitizer (see below).
+#     ThreadSanitizer (see below). Meanwhile, at the lowest CPU priority, the package test's
+#     -O3 binary and the libFuzzer targets are built.
 #  5. package test: plain CMake Release (-O3), cmake --install, the .deb installed, run as
 #     its service user, purged.
 #  6. fault campaigns (release build): seeded faults against three active_standby instances
 #     under load, over AMQP 0-9-1, AMQP 1.0 (RabbitMQ's plugin and ActiveMQ Artemis), and on a
 #     three-node cluster; an independent checker fails on two active at once, a lost message
-#     or an epoch going backwards.
+#     or an epoch going backwards. Two campaigns at a time, each with its own brokers: the
+#     0-9-1 one (40 faults) beside the other three in turn.
 #  7. fuzz: every libFuzzer target (clang-14, ASan+UBSan) for FUZZ_SECONDS (20) each, two at
 #     a time, one core each, after the seed-corpus replays of step 3.
 # The cluster suite runs under ASan+UBSan only: it tests how the instances ride out partitions
@@ -108,32 +110,78 @@ wait_background() {
   record "$background_name" "$background_started" "$rc"
 }
 
+# run_lanes FUNCTION...: runs the functions at once, each into its own log; once all ended,
+# prints each lane's result lines (its last 60 lines if it failed), adds the campaigns' own
+# times to the step table, and fails if any lane failed.
+run_lanes() {
+  local pids=() lane rc=0 i=0
+  for lane in "$@"; do
+    "$lane" >"$logs/lane_$lane.log" 2>&1 &
+    pids+=($!)
+  done
+  for lane in "$@"; do
+    local lane_rc=0
+    wait "${pids[$i]}" || lane_rc=$?
+    i=$((i + 1))
+    echo "== lane $lane (exit $lane_rc), log $logs/lane_$lane.log:"
+    if [ "$lane_rc" -eq 0 ]; then
+      grep -E '^== campaign|^RESULT|overlaps:|lost [0-9]' "$logs/lane_$lane.log" || true
+    else
+      tail -60 "$logs/lane_$lane.log"
+      rc=$lane_rc
+    fi
+    local line
+    while read -r line; do
+      [[ $line =~ ^==\ campaign\ (.*):\ ([0-9]+)\ s, ]] || continue
+      step_names+=("  in lane: campaign ${BASH_REMATCH[1]}")
+      step_seconds+=("${BASH_REMATCH[2]}")
+    done <"$logs/lane_$lane.log"
+  done
+  return "$rc"
+}
+
 step "install-deps" scripts/install-deps.sh
 step "fetch test brokers (Artemis, Maven, cached)" scripts/fetch-test-brokers.sh
 
 step "build debug (ASan+UBSan)" bash -c 'cmake --preset debug >/dev/null && cmake --build --preset debug'
 
-start_background "builds ahead: tsan, release, package, fuzz (nice 19, beside the debug tests)" \
+start_background "builds ahead: tsan, release (nice 19, beside the debug tests)" \
   nice -n 19 bash -c '
     set -e
     cmake --preset tsan >/dev/null && cmake --build --preset tsan
-    cmake --preset release >/dev/null && cmake --build --preset release --target micro-integration fault_campaign
-    scripts/package-test.sh --build-only
-    scripts/fuzz.sh --build-only'
+    cmake --preset release >/dev/null && cmake --build --preset release --target micro-integration fault_campaign'
 ctest_step "ctest debug (ASan+UBSan), every test" --preset debug -j 2
 wait_background
 
-ctest_step "ctest tsan, every test but the cluster and Artemis suites" --preset tsan -j 2 -LE cluster -E '[Aa]rtemis' 
+start_background "builds ahead: package, fuzz (nice 19, beside the tsan tests)" \
+  nice -n 19 bash -c 'scripts/package-test.sh --build-only && scripts/fuzz.sh --build-only'
+ctest_step "ctest tsan, every test but the cluster and Artemis suites" --preset tsan -j 2 -LE cluster -E '[Aa]rtemis'
+wait_background
 
 step "package test" scripts/package-test.sh
 
-step "campaign 0-9-1, 40 faults" scripts/fault-campaign.sh --seed 1 --faults 40
-# The same with the management session over AMQP 1.0 (the broker's AMQP 1.0 plugin), shorter.
-step "campaign AMQP 1.0, 12 faults" scripts/fault-campaign.sh --seed 1 --faults 12 --session-protocol amqp-1.0
-# The management session over AMQP 1.0 on ActiveMQ Artemis (an exclusive queue), data on RabbitMQ.
-step "campaign Artemis, 12 faults" scripts/fault-campaign.sh --seed 1 --faults 12 --broker artemis
-# On a three-node RabbitMQ cluster in network namespaces (as root): node partitions, kills and
-# restarts among the process faults.
-step "campaign cluster, 6 faults" scripts/fault-campaign.sh --cluster --seed 1 --faults 6
+# The four campaigns in two lanes side by side (each its own brokers, ports and network
+# namespaces; they mostly wait on their fault schedules): 0-9-1 with 40 faults in one lane,
+# the three shorter ones in the other.
+campaign() {  # campaign ARGS...: one campaign on the release build made above, timed
+  local started=$SECONDS rc=0
+  SKIP_BUILD=1 scripts/fault-campaign.sh "$@" || rc=$?
+  echo "== campaign $*: $((SECONDS - started)) s, exit $rc"
+  return "$rc"
+}
+campaign_lane_0_9_1() { campaign --seed 1 --faults 40; }
+campaign_lane_others() {
+  local rc=0
+  # The management session over AMQP 1.0 (the broker's AMQP 1.0 plugin), shorter.
+  campaign --seed 1 --faults 12 --session-protocol amqp-1.0 || rc=1
+  # The management session over AMQP 1.0 on ActiveMQ Artemis (an exclusive queue), data on RabbitMQ.
+  campaign --seed 1 --faults 12 --broker artemis || rc=1
+  # On a three-node RabbitMQ cluster in network namespaces (as root): node partitions, kills
+  # and restarts among the process faults.
+  campaign --cluster --seed 1 --faults 6 || rc=1
+  return "$rc"
+}
+step "campaigns in two lanes: 0-9-1 40 faults | AMQP 1.0, Artemis 12 each, cluster 6" \
+  run_lanes campaign_lane_0_9_1 campaign_lane_others
 
 step "fuzz, ${FUZZ_SECONDS:-20} s per target, two at a time" scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
