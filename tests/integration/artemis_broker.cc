@@ -140,8 +140,11 @@ void ArtemisBroker::start() {
                                        dir_, dir_ / "broker.log");
   for (int i = 0; i < 1200; ++i) {  // up to 60 s on a loaded machine
     // AMQ221024: the backup is synchronized with the primary (its acceptors stay closed).
-    const bool ready = role_ == Role::kBackup ? process_->log().find("AMQ221024") != std::string::npos
-                                              : port_open(amqp_port_);
+    // Otherwise every acceptor: Artemis opens them one after the other, and a client of the
+    // MQTT one connecting the moment the AMQP one answers was refused now and then.
+    const bool ready = role_ == Role::kBackup
+                           ? process_->log().find("AMQ221024") != std::string::npos
+                           : port_open(amqp_port_) && port_open(mqtt_port_) && (!tls_ || port_open(tls_->port));
     if (ready) {
       start_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
       return;
@@ -176,6 +179,8 @@ void ArtemisBroker::kill() {
   process_->wait_exit(std::chrono::seconds(10));
   process_.reset();
 }
+
+pid_t ArtemisBroker::process_group() const { return process_ ? process_->pid() : -1; }
 
 std::string ArtemisBroker::log() const { return process_ ? process_->log() : read_file(dir_ / "broker.log"); }
 

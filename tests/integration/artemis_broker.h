@@ -68,6 +68,8 @@ class ArtemisBroker {
   std::string url() const { return "amqp://127.0.0.1:" + std::to_string(amqp_port_); }
   int mqtt_port() const { return mqtt_port_; }
   std::string log() const;
+  // The broker's process group (its JVM and what it started), for reading its CPU; -1 if not running.
+  pid_t process_group() const;
   // How long the last start() took, from the JVM's start to the AMQP port accepting.
   std::chrono::milliseconds start_time() const { return start_time_; }
 

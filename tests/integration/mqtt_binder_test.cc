@@ -2,6 +2,8 @@
 // broker, each test on Mosquitto and on ActiveMQ Artemis's MQTT acceptor.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iostream>
 #include <map>
 #include <set>
 #include <thread>
@@ -47,6 +49,21 @@ std::vector<mqtt::Publication> collect(mqtt::Client& c, size_t expected, std::ch
     out.push_back(std::move(*p));
     last = std::chrono::steady_clock::now();
   }
+  return out;
+}
+
+// Where two payload lists part: their sizes and the first index that differs, with what is
+// there on each side (long payloads abbreviated), for a failure message gtest would truncate.
+std::string first_difference(const std::vector<std::string>& got, const std::vector<std::string>& expected) {
+  const auto show = [](const std::vector<std::string>& v, size_t i) {
+    if (i >= v.size()) return std::string("(end)");
+    return v[i].size() > 16 ? v[i].substr(0, 8) + "...(" + std::to_string(v[i].size()) + " bytes)" : v[i];
+  };
+  size_t i = 0;
+  while (i < got.size() && i < expected.size() && got[i] == expected[i]) ++i;
+  std::string out = "got " + std::to_string(got.size()) + " payloads, expected " + std::to_string(expected.size()) +
+                    "; first difference at index " + std::to_string(i) + ":";
+  for (size_t k = i; k < i + 4; ++k) out += " [" + show(got, k) + " vs " + show(expected, k) + "]";
   return out;
 }
 
@@ -115,7 +132,8 @@ spring.cloud.stream:
     output-1.producer.routing-key: m2r
 )", port);
 
-  // rabbit -> mqtt: every message once, in order, properties mapped; the poison one aside.
+  // rabbit -> mqtt: every message once, in order (where the broker keeps it), properties
+  // mapped; the poison one aside.
   const size_t carried = kMessages + (poison ? 0 : 1);
   const auto arrived = collect(subscriber, carried, std::chrono::seconds(60));
   std::vector<std::string> expected;
@@ -124,11 +142,16 @@ spring.cloud.stream:
   for (int i = 0; i < kMessages / 2; ++i) expected.push_back("b" + std::to_string(i));
   std::vector<std::string> got;
   for (const auto& p : arrived) got.push_back(p.payload);
-  EXPECT_EQ(got, expected) << instance.process().log();
-  ASSERT_FALSE(arrived.empty());
-  EXPECT_EQ(arrived[7].content_type, "text/plain");
-  EXPECT_EQ(arrived[7].correlation_data, "corr-7");
-  EXPECT_EQ(header(arrived[7], "x-custom"), "v7");
+  if (!mqtt_broker.keeps_order()) {
+    std::sort(got.begin(), got.end());
+    std::sort(expected.begin(), expected.end());
+  }
+  EXPECT_TRUE(got == expected) << first_difference(got, expected) << "\n" << instance.process().log();
+  const auto a7 = std::find_if(arrived.begin(), arrived.end(), [](const auto& p) { return p.payload == "a7"; });
+  ASSERT_NE(a7, arrived.end());
+  EXPECT_EQ(a7->content_type, "text/plain");
+  EXPECT_EQ(a7->correlation_data, "corr-7");
+  EXPECT_EQ(header(*a7, "x-custom"), "v7");
   const auto w0 = workflow_json(instance, 0);
   if (poison) {
     const auto dead = drain_queue(rabbit.port(), "r2m.dlq", 1);
@@ -148,8 +171,12 @@ spring.cloud.stream:
   // mqtt -> rabbit: user properties, content type and correlation data become AMQP
   // headers and properties; the topic travels as mqtt_receivedTopic.
   publish_mqtt(mqtt_broker, "m2r/sensors", kMessages, "m");
-  const auto back = drain_queue(rabbit.port(), "m2r", kMessages);
+  auto back = drain_queue(rabbit.port(), "m2r", kMessages);
   ASSERT_EQ(back.size(), static_cast<size_t>(kMessages)) << instance.process().log();
+  if (!mqtt_broker.keeps_order()) {
+    std::sort(back.begin(), back.end(),
+              [](const auto& x, const auto& y) { return std::stoi(x.body.substr(1)) < std::stoi(y.body.substr(1)); });
+  }
   for (int i = 0; i < kMessages; ++i) {
     const auto& e = back[static_cast<size_t>(i)];
     EXPECT_EQ(e.body, "m" + std::to_string(i));
@@ -269,6 +296,45 @@ spring.cloud.stream:
   }));
   std::printf("mqtt output broker restart: %d messages, %zu arrivals, %zu duplicates\n", kMessages, arrived.size(),
               arrived.size() - distinct.size());
+  subscriber.disconnect();
+}
+
+// Not about the binder: how ActiveMQ Artemis's MQTT acceptor orders one publisher's QoS 1
+// messages (found when RabbitToMqttAndBack... saw a50 and a51 swapped, no binder in between
+// being to blame). Our own client publishes 3,000 messages in order on one connection, in
+// batches of 50 each waited for, and one subscriber receives them. Asserted: each arrives
+// exactly once. Reported: how many arrived after a later one (the README quotes it); on
+// Mosquitto the binder tests assert the order itself.
+TEST(ArtemisMqtt, OneInOrderPublishersQos1MessagesArriveOnceEach) {
+  TempDir root("artemis-mqtt-order");
+  MqttTestBroker broker("artemis", root.path() / "mqtt");
+  broker.start();
+  mqtt::Client subscriber(broker.options("order-subscriber"));
+  subscriber.subscribe("order/out", 1);
+  mqtt::Client publisher(broker.options("order-publisher"));
+  constexpr int kMessages = 3000;
+  for (int sent = 0; sent < kMessages;) {
+    std::vector<std::uint16_t> ids;
+    for (int i = 0; i < 50; ++i, ++sent) ids.push_back(publisher.publish("order/out", std::to_string(sent), 1, {}));
+    publisher.wait_for_acks(ids, std::chrono::seconds(10));
+  }
+  publisher.disconnect();
+  const auto arrived = collect(subscriber, kMessages, std::chrono::seconds(60));
+  std::vector<int> numbers;
+  for (const auto& p : arrived) numbers.push_back(std::stoi(p.payload));
+  int after_a_later_one = 0;
+  int highest = -1;
+  for (const int n : numbers) {
+    if (n < highest) ++after_a_later_one;
+    highest = std::max(highest, n);
+  }
+  std::vector<int> sorted = numbers;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int> each(kMessages);
+  for (int i = 0; i < kMessages; ++i) each[static_cast<size_t>(i)] = i;
+  EXPECT_TRUE(sorted == each) << numbers.size() << " arrived for " << kMessages << " published";
+  std::cout << "Artemis MQTT: " << kMessages << " QoS 1 messages of one in-order publisher, " << numbers.size()
+            << " arrived, " << after_a_later_one << " after a later one\n";
   subscriber.disconnect();
 }
 
