@@ -432,10 +432,10 @@ RabbitConnection::Confirms RabbitConnection::await_confirms(unsigned long long f
   // should that ack cover several messages, all of them are treated as returned (retried:
   // possibly a duplicate, never a loss).
   std::optional<std::string> returned;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = SystemClock::instance().now() + timeout;
   while (open > 0) {
-    const auto now = std::chrono::steady_clock::now();
-    if (fence && !fence->allows(now)) {
+    const auto now = SystemClock::instance().now();
+    if (fence && !fence->allows()) {
       out.lost = RabbitError(0, "leadership lease ran out with " + std::to_string(open) + " publications unconfirmed");
       out.fenced = true;
       return out;

@@ -207,7 +207,7 @@ class Client::Handler final : public proton::messaging_handler {
   }
 
   static bool fence_allows(const FencingGate* fence) {
-    return !fence || fence->allows(std::chrono::steady_clock::now());
+    return !fence || fence->allows();
   }
   void set_flag(bool Client::*flag) {
     MutexLock lock(client_.mutex_);
@@ -355,7 +355,7 @@ std::uint64_t Client::send(const std::string& body, const Headers& headers, cons
 
 std::vector<SendAnswer> Client::await(const std::vector<std::uint64_t>& tickets, Millis timeout,
                                       const FencingGate* fence) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = SystemClock::instance().now() + timeout;
   MutexLock lock(mutex_);
   const auto all_answered = [&]() REQUIRES(mutex_) {
     for (const auto t : tickets) {
@@ -364,8 +364,8 @@ std::vector<SendAnswer> Client::await(const std::vector<std::uint64_t>& tickets,
     }
     return true;
   };
-  while (!all_answered() && !failure_ && std::chrono::steady_clock::now() < deadline) {
-    if (fence && !fence->allows(std::chrono::steady_clock::now())) break;
+  while (!all_answered() && !failure_ && SystemClock::instance().now() < deadline) {
+    if (fence && !fence->allows()) break;
     cv_.wait_for(lock.native(), std::chrono::milliseconds(10));
   }
   if (!all_answered() && failure_) throw Amqp10Error(url_ + ": " + *failure_);

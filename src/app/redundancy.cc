@@ -47,7 +47,7 @@ void Redundancy::wait_until_standby() {
   for (;;) {
     const auto s = leader_.status();
     if (s.state == leader::LeaderState::kStandby && !s.changing) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    SystemClock::instance().sleep_for(Millis{5});
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <ctime>
 #include <string>
+#include <thread>
 
 namespace mi {
 
@@ -14,6 +15,8 @@ bool SystemClock::wait_for(std::unique_lock<std::mutex>& lock, std::condition_va
                            Millis timeout, const std::function<bool()>& done) {
   return cv.wait_for(lock, timeout, done);
 }
+
+void SystemClock::sleep_for(Millis duration) { std::this_thread::sleep_for(duration); }
 
 long long to_epoch_millis(WallTime t) {
   return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();

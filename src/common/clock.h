@@ -1,6 +1,9 @@
 #pragma once
 // Time as a dependency: components read time and wait only through a Clock, so tests can
-// drive timeouts and back-off with a ManualClock instead of sleeping.
+// drive timeouts and back-off with a ManualClock instead of sleeping. Outside common/clock*
+// nothing in src/ reads std::chrono's clocks or sleeps by itself (scripts/check-clock-seam.sh,
+// run by ctest, fails on a new direct use): code that no test drives in simulated time yet
+// asks SystemClock::instance().
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -21,6 +24,8 @@ class Clock {
   // has passed; returns done(). A manual clock advances its time instead of blocking.
   virtual bool wait_for(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                         Millis timeout, const std::function<bool()>& done) = 0;
+  // Pauses the calling thread (a manual clock advances instead).
+  virtual void sleep_for(Millis duration) = 0;
 };
 
 class SystemClock final : public Clock {
@@ -30,6 +35,7 @@ class SystemClock final : public Clock {
   WallTime wall_now() const override { return std::chrono::system_clock::now(); }
   bool wait_for(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Millis timeout,
                 const std::function<bool()>& done) override;
+  void sleep_for(Millis duration) override;
 };
 
 // Milliseconds since the Unix epoch, for JSON and metrics.

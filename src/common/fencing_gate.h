@@ -15,6 +15,8 @@ namespace mi {
 
 class FencingGate {
  public:
+  // Closed; its lease is measured on `clock` (which must outlive the gate).
+  explicit FencingGate(const Clock& clock = SystemClock::instance()) : clock_(&clock) {}
   // Standalone and active_active: always open, epoch 0.
   static FencingGate always_open() {
     FencingGate g;
@@ -35,17 +37,19 @@ class FencingGate {
   }
   void close() { valid_until_ns_.store(0); }
 
+  // Whether work may be done now, on the gate's clock: ask right before each write.
+  bool allows() const { return allows(clock_->now()); }
   bool allows(SteadyTime now) const { return now.time_since_epoch().count() < valid_until_ns_.load(); }
   // False for always_open() (standalone): there is nothing to fence.
   bool may_close() const { return valid_until_ns_.load() != std::numeric_limits<long long>::max(); }
   SteadyTime valid_until() const { return SteadyTime(SteadyTime::duration(valid_until_ns_.load())); }
   unsigned long long epoch() const { return epoch_.load(); }
 
-  FencingGate() = default;
   FencingGate(const FencingGate& other)
-      : valid_until_ns_(other.valid_until_ns_.load()), epoch_(other.epoch_.load()) {}
+      : clock_(other.clock_), valid_until_ns_(other.valid_until_ns_.load()), epoch_(other.epoch_.load()) {}
 
  private:
+  const Clock* clock_;
   std::atomic<long long> valid_until_ns_{0};
   std::atomic<unsigned long long> epoch_{0};
 };

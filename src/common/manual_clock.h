@@ -31,13 +31,21 @@ class ManualClock final : public Clock {
     return done();
   }
 
+  void sleep_for(Millis duration) override {
+    {
+      std::lock_guard lock(mutex_);
+      waits_.push_back(duration);
+    }
+    advance(duration);
+  }
+
   void advance(Millis d) {
     std::lock_guard lock(mutex_);
     steady_ += d;
     wall_ += d;
   }
 
-  // Every wait that advanced the clock, in order.
+  // Every wait and sleep that advanced the clock, in order.
   std::vector<Millis> waits() const {
     std::lock_guard lock(mutex_);
     return waits_;

@@ -22,7 +22,6 @@ namespace http = beast::http;
 namespace net = boost::asio;
 namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
-using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -77,12 +76,12 @@ class ConnectionBase {
   bool open() const { return !closed_; }
   bool evictable() const { return phase_ == Phase::kHandshake || phase_ == Phase::kWaiting || phase_ == Phase::kHeaders; }
   const std::string& address() const { return address_; }
-  SteadyClock::time_point waiting_since() const { return waiting_since_; }
+  SteadyTime waiting_since() const { return waiting_since_; }
 
  protected:
   std::string address_;
   Phase phase_ = Phase::kHandshake;
-  SteadyClock::time_point waiting_since_ = SteadyClock::now();
+  SteadyTime waiting_since_ = SystemClock::instance().now();
   bool closed_ = false;
 };
 
@@ -152,7 +151,7 @@ class Connection final : public ConnectionBase, public std::enable_shared_from_t
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_.limits.max_header_bytes));
     parser_->body_limit(server_.limits.max_body_bytes);
-    waiting_since_ = SteadyClock::now();
+    waiting_since_ = SystemClock::instance().now();
     if (buffer_.size() > 0) return read_headers();  // pipelined: the next request is here
     phase_ = Phase::kWaiting;
     lowest().expires_after(fresh ? server_.limits.header_timeout : server_.limits.idle_timeout);

@@ -25,12 +25,11 @@
 namespace mi::mqtt {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 std::atomic<std::uint64_t> g_connection_serial{0};
 
-int millis_until(Clock::time_point deadline) {
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+int millis_until(SteadyTime deadline) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - SystemClock::instance().now()).count();
   return static_cast<int>(std::clamp<long long>(left, 0, 24LL * 3600 * 1000));
 }
 
@@ -83,7 +82,7 @@ class SigpipeGuard {
 };
 
 // Waits for `events` on `fd` until `deadline`; false on timeout.
-bool wait_fd(int fd, short events, Clock::time_point deadline) {
+bool wait_fd(int fd, short events, SteadyTime deadline) {
   for (;;) {
     pollfd p{fd, events, 0};
     const int r = ::poll(&p, 1, millis_until(deadline));
@@ -111,7 +110,7 @@ std::string hex(std::uint8_t code) {
 Client::Client(ClientOptions options)
     : options_(std::move(options)), connection_serial_(++g_connection_serial), client_id_(options_.client_id) {
   try {
-    const auto deadline = Clock::now() + options_.io_timeout;
+    const auto deadline = SystemClock::instance().now() + options_.io_timeout;
     open_socket();
     if (options_.tls) tls_handshake(deadline);
 
@@ -170,7 +169,7 @@ void Client::open_socket() {
   const int rc = getaddrinfo(options_.host.c_str(), std::to_string(options_.port).c_str(), &hints, &addresses);
   if (rc != 0) throw MqttError(0, "cannot resolve MQTT broker host " + options_.host + ": " + gai_strerror(rc));
   std::string last_error = "no address";
-  const auto deadline = Clock::now() + options_.io_timeout;
+  const auto deadline = SystemClock::instance().now() + options_.io_timeout;
   for (addrinfo* a = addresses; a && fd_ < 0; a = a->ai_next) {
     const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) {
@@ -202,7 +201,7 @@ void Client::open_socket() {
   if (fd_ < 0) throw MqttError(0, "cannot connect to MQTT broker " + where + ": " + last_error);
 }
 
-void Client::tls_handshake(Clock::time_point deadline) {
+void Client::tls_handshake(SteadyTime deadline) {
   const std::string where = options_.host + ":" + std::to_string(options_.port);
   ERR_clear_error();
   ssl_ctx_ = SSL_CTX_new(TLS_client_method());
@@ -284,11 +283,11 @@ void Client::check_open() {
 
 void Client::send_packet(const Packet& packet) {
   check_open();
-  write_all(encode(packet), Clock::now() + options_.io_timeout);
-  last_sent_ = Clock::now();
+  write_all(encode(packet), SystemClock::instance().now() + options_.io_timeout);
+  last_sent_ = SystemClock::instance().now();
 }
 
-void Client::write_all(const std::vector<std::uint8_t>& bytes, Clock::time_point deadline) {
+void Client::write_all(const std::vector<std::uint8_t>& bytes, SteadyTime deadline) {
   const std::string where = options_.host + ":" + std::to_string(options_.port);
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -327,7 +326,7 @@ void Client::write_all(const std::vector<std::uint8_t>& bytes, Clock::time_point
   }
 }
 
-bool Client::read_some(Clock::time_point deadline) {
+bool Client::read_some(SteadyTime deadline) {
   check_open();
   const std::string where = options_.host + ":" + std::to_string(options_.port);
   std::uint8_t buf[16384];
@@ -392,13 +391,13 @@ std::optional<Packet> Client::next_buffered_packet() {
   }
 }
 
-bool Client::pump(Clock::time_point deadline) {
+bool Client::pump(SteadyTime deadline) {
   for (;;) {
     if (auto packet = next_buffered_packet()) {
       handle(std::move(*packet));
       return true;
     }
-    const auto now = Clock::now();
+    const auto now = SystemClock::instance().now();
     if (now >= deadline && !read_some(now)) return false;
     auto wake = deadline;
     if (keep_alive_seconds_ > 0) {
@@ -406,7 +405,7 @@ bool Client::pump(Clock::time_point deadline) {
         const auto next_ping = last_sent_ + std::chrono::milliseconds(keep_alive_seconds_ * 500);
         if (now >= next_ping) {
           send_packet(PingReq{});
-          ping_sent_ = Clock::now();
+          ping_sent_ = SystemClock::instance().now();
         } else {
           wake = std::min(wake, next_ping);
         }
@@ -520,7 +519,7 @@ std::uint16_t Client::next_packet_id() {
 template <typename Reply>
 Reply Client::await_reply(std::map<std::uint16_t, Reply>& replies, std::uint16_t packet_id, const char* reply_name,
                           const std::string& filter, const std::string& refused) {
-  const auto deadline = Clock::now() + options_.io_timeout;
+  const auto deadline = SystemClock::instance().now() + options_.io_timeout;
   while (!replies.count(packet_id)) {
     if (!pump(deadline)) {
       fail(MqttError(0, std::string("no ") + reply_name + " for '" + filter + "' from MQTT broker " + options_.host +
@@ -560,7 +559,7 @@ void Client::unsubscribe(const std::string& filter) {
 
 std::optional<Publication> Client::receive(std::chrono::milliseconds timeout) {
   check_open();
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = SystemClock::instance().now() + timeout;
   while (received_.empty()) {
     if (!pump(deadline)) return std::nullopt;
   }
@@ -602,7 +601,7 @@ std::uint16_t Client::publish(const std::string& topic, const std::string& paylo
   if (qos == 1) {
     // Flow control: no more unacknowledged publishes than the broker's Receive Maximum.
     while (in_flight_.size() >= server_receive_maximum_) {
-      if (!pump(Clock::now() + options_.io_timeout)) {
+      if (!pump(SystemClock::instance().now() + options_.io_timeout)) {
         throw MqttError(0, "MQTT broker " + options_.host + ":" + std::to_string(options_.port) + " sent no PUBACK within " +
                                std::to_string(options_.io_timeout.count()) + " ms while " +
                                std::to_string(in_flight_.size()) + " publications were in flight");
@@ -617,12 +616,12 @@ std::uint16_t Client::publish(const std::string& topic, const std::string& paylo
                                                  std::to_string(server_max_packet_size_) + " bytes");
   }
   if (qos == 1) in_flight_[p.packet_id] = topic;
-  if (!write_while_gate_open(fd_, fence, [&] { write_all(bytes, Clock::now() + options_.io_timeout); })) {
+  if (!write_while_gate_open(fd_, fence, [&] { write_all(bytes, SystemClock::instance().now() + options_.io_timeout); })) {
     abort();
     throw Fenced(0, "leadership lease ran out while an MQTT publication to '" + topic +
                         "' was being written (the process was paused?)");
   }
-  last_sent_ = Clock::now();
+  last_sent_ = SystemClock::instance().now();
   return p.packet_id;
 }
 
@@ -633,14 +632,13 @@ void Client::wait_for_acks(std::span<const std::uint16_t> ids, std::chrono::mill
       throw std::logic_error("no MQTT publication with packet id " + std::to_string(id) + " is awaiting its PUBACK");
     }
   }
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = SystemClock::instance().now() + timeout;
   for (;;) {
     const auto missing = static_cast<std::size_t>(
         std::count_if(ids.begin(), ids.end(), [&](std::uint16_t id) { return id != 0 && in_flight_.count(id); }));
     if (missing == 0) break;
     check_open();
-    const auto now = Clock::now();
-    if (fence && !fence->allows(now)) {
+    if (fence && !fence->allows()) {
       throw Fenced(0, "leadership lease ran out with " + std::to_string(missing) +
                               " MQTT publications unacknowledged");
     }

@@ -125,19 +125,18 @@ class Client {
   void abort();
 
  private:
-  using Clock = std::chrono::steady_clock;
 
   void open_socket();
-  void tls_handshake(Clock::time_point deadline);
+  void tls_handshake(SteadyTime deadline);
   void send_packet(const Packet& packet);
-  void write_all(const std::vector<std::uint8_t>& bytes, Clock::time_point deadline);
+  void write_all(const std::vector<std::uint8_t>& bytes, SteadyTime deadline);
   // Reads what is available, waiting until `deadline`; false on timeout. Throws on EOF/error.
-  bool read_some(Clock::time_point deadline);
+  bool read_some(SteadyTime deadline);
   // One complete packet from the input buffer, if there is one.
   std::optional<Packet> next_buffered_packet();
   // Waits for and handles incoming packets until `deadline`, sending PINGREQ when due;
   // returns true as soon as one packet was handled.
-  bool pump(Clock::time_point deadline);
+  bool pump(SteadyTime deadline);
   void handle(Packet packet);
   // Waits (io_timeout) for the SUBACK or UNSUBACK of `packet_id` in `replies`; throws
   // MqttError saying "MQTT broker <refused>: <reason>" if its first reason code is a failure.
@@ -165,8 +164,8 @@ class Client {
   std::uint32_t server_max_packet_size_ = static_cast<std::uint32_t>(kMaxPacketSize);
   std::uint8_t server_maximum_qos_ = 1;
   bool shared_subscriptions_available_ = true;
-  Clock::time_point last_sent_;
-  std::optional<Clock::time_point> ping_sent_;
+  SteadyTime last_sent_;
+  std::optional<SteadyTime> ping_sent_;
 
   std::deque<Publication> received_;
   std::set<std::uint16_t> unacknowledged_;           // incoming QoS 1 ids we have not acknowledged

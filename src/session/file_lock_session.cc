@@ -59,7 +59,7 @@ void FileLockSession::release() {
   while (thread_.joinable() && !thread_done_.load()) {
     cv_.notify_all();
     pthread_kill(thread_.native_handle(), SIGUSR1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    SystemClock::instance().sleep_for(Millis{2});
   }
   if (thread_.joinable()) thread_.join();
 }

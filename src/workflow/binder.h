@@ -62,7 +62,7 @@ inline const SendOutcome kNotSentFenced{SendResult::kFenced, "leadership not con
 
 // True if `fence` (null: none) lets a message be sent now.
 inline bool fence_allows(const FencingGate* fence) {
-  return !fence || fence->allows(std::chrono::steady_clock::now());
+  return !fence || fence->allows();
 }
 
 class InputBinding {

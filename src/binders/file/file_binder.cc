@@ -126,11 +126,11 @@ class FileInput final : public workflow::InputBinding {
     }
     if (pending_.empty()) scan();
     recover_abandoned_claims();
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = SystemClock::instance().now() + timeout;
     while (pending_.empty()) {
       // Sleep until something lands in the spool or a writer closes a file (inotify), a quiet
       // period ends, or the deadline; then look again.
-      const auto now = std::chrono::steady_clock::now();
+      const auto now = SystemClock::instance().now();
       auto left = std::chrono::duration_cast<Millis>(deadline - now);
       if (left.count() <= 0) break;
       if (next_quiet_end_) {
@@ -298,7 +298,7 @@ class FileInput final : public workflow::InputBinding {
   // Every few seconds: claims of instances whose process is gone go back into the spool.
   void recover_abandoned_claims() {
     if (!claims_ || !dir_) return;
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = SystemClock::instance().now();
     if (now < next_recovery_) return;
     next_recovery_ = now + kClaimRecoveryInterval;
     if (claims_->recover_abandoned(*dir_) > 0) scan();
@@ -310,7 +310,7 @@ class FileInput final : public workflow::InputBinding {
     dir_ = std::make_unique<Directory>(path_);  // throws when the spool is gone: the workflow backs off
     std::set<std::string> busy;
     for (const auto& [tag, file] : in_flight_) busy.insert(file.name);
-    const SteadyTime now = std::chrono::steady_clock::now();
+    const SteadyTime now = SystemClock::instance().now();
     next_quiet_end_.reset();
     std::vector<Directory::Entry> found;
     std::set<std::string> present;
@@ -449,7 +449,7 @@ class FileInput final : public workflow::InputBinding {
   std::map<unsigned long long, InFlightFile> in_flight_;  // by tag
   std::optional<SpoolClaims> claims_;                      // when the spool is shared (active_active)
   std::deque<std::string> backlog_;                        // claimed, handed back, to be offered again
-  std::chrono::steady_clock::time_point next_recovery_{};
+  SteadyTime next_recovery_{};
   std::map<std::string, SkippedFile> skipped_;
   std::set<std::string> reported_directories_;
   unsigned long long last_tag_ = 0;
@@ -468,7 +468,7 @@ class FileOutput final : public workflow::OutputBinding {
       name = it->second;
     } else {
       // Instances writing into one directory (active_active) each put their name in theirs.
-      name = "msg-" + std::to_string(to_epoch_millis(std::chrono::system_clock::now())) + "-" +
+      name = "msg-" + std::to_string(to_epoch_millis(SystemClock::instance().wall_now())) + "-" +
              (settings_.instance_name.empty() ? "" : settings_.instance_name + "-") + std::to_string(++sequence_);
     }
     // Opened anew for each message: a directory replaced meanwhile is written, not the old one.

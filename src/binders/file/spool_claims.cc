@@ -31,14 +31,14 @@ SpoolClaims::SpoolClaims(std::string owner, std::string binding, std::chrono::mi
 void SpoolClaims::open(const Directory& spool) {
   claims_root_ = spool.subdirectory(std::string(kClaimedDirectory), true);
   claimed_ = claims_root_->subdirectory(owner_, true);
-  const auto give_up = std::chrono::steady_clock::now() + own_lock_wait_;
+  const auto give_up = SystemClock::instance().now() + own_lock_wait_;
   while (!(lock_ = claimed_->try_lock(std::string(kLockFile)))) {
-    if (std::chrono::steady_clock::now() >= give_up) {
+    if (SystemClock::instance().now() >= give_up) {
       throw BindingError(binding_ + ": another running process holds " + (claimed_->path() / kLockFile).string() +
                          ": two instances share the name '" + owner_ +
                          "'; give each its own solace.connector.management.leader-election.instance-name");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    SystemClock::instance().sleep_for(Millis{50});
   }
   const int returned = return_all(*claimed_, spool);
   if (returned > 0) {
