@@ -220,8 +220,11 @@ class Client::Handler final : public proton::messaging_handler {
   }
   void answer_ticket(std::uint64_t ticket, SendAnswer a) {
     MutexLock lock(client_.mutex_);
-    client_.answers_[ticket] = std::move(a);
-    client_.cv_.notify_all();
+    auto& slot = client_.answers_[ticket];
+    const bool was_pending = slot.answer.kind == SendAnswer::Kind::kPending;
+    slot.answer = std::move(a);
+    // Only the last awaited answer wakes the waiting caller.
+    if (slot.awaited && was_pending && --client_.awaited_pending_ == 0) client_.cv_.notify_all();
   }
   void fail(const std::string& why) {
     MutexLock lock(client_.mutex_);
@@ -324,7 +327,19 @@ void Client::release(std::uint64_t tag) {
   inject([this, tag] { handler_->settle(tag, false); });
 }
 
+struct Client::PreparedSend {
+  std::uint64_t ticket = 0;
+  proton::message message;
+  const FencingGate* fence = nullptr;
+};
+
 std::uint64_t Client::send(const std::string& body, const Headers& headers, const FencingGate* fence) {
+  const std::uint64_t ticket = prepare_send(body, headers, fence);
+  flush_sends();
+  return ticket;
+}
+
+std::uint64_t Client::prepare_send(const std::string& body, const Headers& headers, const FencingGate* fence) {
   proton::message message;
   message.body(proton::binary(body));
   message.inferred(true);  // one data section: plain bytes for every consumer
@@ -349,31 +364,53 @@ std::uint64_t Client::send(const std::string& body, const Headers& headers, cons
     ticket = next_ticket_++;
     answers_[ticket] = {};
   }
-  inject([this, ticket, message, fence] { handler_->send(ticket, message, fence); });
+  prepared_.push_back({ticket, std::move(message), fence});
   return ticket;
+}
+
+void Client::flush_sends() {
+  if (prepared_.empty()) return;
+  // Shared, so that the work stays cheap to copy whatever Proton's queue does with it.
+  auto batch = std::make_shared<std::vector<PreparedSend>>(std::move(prepared_));
+  prepared_.clear();
+  inject([this, batch] {
+    for (const auto& s : *batch) handler_->send(s.ticket, s.message, s.fence);
+  });
 }
 
 std::vector<SendAnswer> Client::await(const std::vector<std::uint64_t>& tickets, Millis timeout,
                                       const FencingGate* fence) {
   const auto deadline = SystemClock::instance().now() + timeout;
   MutexLock lock(mutex_);
-  const auto all_answered = [&]() REQUIRES(mutex_) {
-    for (const auto t : tickets) {
-      const auto it = answers_.find(t);
-      if (it == answers_.end() || it->second.kind == SendAnswer::Kind::kPending) return false;
+  awaited_pending_ = 0;
+  for (const auto t : tickets) {
+    auto& slot = answers_[t];
+    if (slot.answer.kind == SendAnswer::Kind::kPending && !slot.awaited) {
+      slot.awaited = true;
+      ++awaited_pending_;
     }
-    return true;
-  };
-  while (!all_answered() && !failure_ && SystemClock::instance().now() < deadline) {
+  }
+  // Woken by the last answer or a failure; every 10 ms to look at the fence.
+  while (awaited_pending_ > 0 && !failure_ && SystemClock::instance().now() < deadline) {
     if (fence && !fence->allows()) break;
     cv_.wait_for(lock.native(), std::chrono::milliseconds(10));
   }
-  if (!all_answered() && failure_) throw Amqp10Error(url_ + ": " + *failure_);
+  const bool all_answered = awaited_pending_ == 0;
+  awaited_pending_ = 0;
+  if (!all_answered && failure_) {
+    for (const auto t : tickets) answers_[t].awaited = false;
+    throw Amqp10Error(url_ + ": " + *failure_);
+  }
   std::vector<SendAnswer> out;
+  out.reserve(tickets.size());
   for (const auto t : tickets) {
     const auto it = answers_.find(t);
-    out.push_back(it == answers_.end() ? SendAnswer{} : it->second);
-    if (it != answers_.end() && it->second.kind != SendAnswer::Kind::kPending) answers_.erase(it);
+    out.push_back(it->second.answer);
+    if (it->second.answer.kind == SendAnswer::Kind::kPending) {
+      it->second.awaited = false;
+    } else {
+      answers_.erase(it);
+    }
   }
   return out;  // tickets still pending stay in answers_ as long as this client lives
 }

@@ -225,7 +225,8 @@ class AmqpOutput final : public workflow::OutputBinding, private workflow::Publi
   std::uint64_t write(const Message& m, const FencingGate* fence) override {
     if (!workflow::fence_allows(fence)) throw workflow::FencedError(workflow::kNotSentFenced.error);
     try {
-      return client_->send(m.payload, m.headers, fence);
+      // Prepared here, off Proton's thread; the batch leaves in one hand-over from await().
+      return client_->prepare_send(m.payload, m.headers, fence);
     } catch (const Amqp10Error& e) {
       throw BindingError(e.what());
     }
@@ -236,6 +237,7 @@ class AmqpOutput final : public workflow::OutputBinding, private workflow::Publi
     out.each.resize(tickets.size());
     std::vector<amqp10::SendAnswer> answers;
     try {
+      client_->flush_sends();
       answers = client_->await(tickets, timeout, fence);
     } catch (const Amqp10Error& e) {
       out.end = Answers::End::kLost;
