@@ -1,8 +1,8 @@
 // Throughput and CPU of a rabbit -> rabbit workflow against RabbitMQ's own Shovel plugin
 // (dynamic shovel, ack-mode on-confirm) on the same private broker, moving the same
 // persistent 1 KiB messages; then rabbit -> amqp and amqp -> rabbit (the amqp binder, AMQP 1.0
-// through the broker's plugin, on the same broker and messages); then rabbit -> mqtt
-// throughput and end-to-end latency.
+// through the broker's plugin, on the same broker and messages), and rabbit -> amqp into a
+// private ActiveMQ Artemis; then rabbit -> mqtt throughput and end-to-end latency.
 //
 //   throughput_bench [messages=50000] [latency-rate-per-second=2000] [latency-seconds=10]
 //
@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/artemis_broker.h"
 #include "tests/integration/instance.h"
 #include "tests/integration/mosquitto_broker.h"
 #include "tests/integration/rabbit_broker.h"
@@ -47,9 +48,18 @@ struct Run {
 };
 
 void print(const char* what, const Run& r, int messages) {
-  std::printf("%-34s %8.0f msg/s  %6.2f s  broker CPU %6.2f s  mover CPU %6.2f s  total %6.1f us/msg\n", what,
-              messages / r.seconds, r.seconds, r.broker_cpu, r.mover_cpu,
+  std::printf("%-34s %8.0f msg/s  %6.2f s  broker CPU %6.2f s  mover CPU %6.2f s (%5.1f us/msg)  total %6.1f us/msg\n",
+              what, messages / r.seconds, r.seconds, r.broker_cpu, r.mover_cpu, r.mover_cpu / messages * 1e6,
               (r.broker_cpu + r.mover_cpu) / messages * 1e6);
+}
+
+// The messages workflow `id` has delivered so far (its output stored them), from the API.
+long long delivered(Instance& instance, int id) {
+  auto res = instance.client().Get("/actuator/workflows/" + std::to_string(id));
+  if (!res || res->status != 200) return -1;
+  const auto body = nlohmann::json::parse(res->body, nullptr, false);
+  if (!body.is_object() || !body.contains("messages")) return -1;
+  return body["messages"].value("delivered", -1LL);
 }
 
 }  // namespace
@@ -65,10 +75,14 @@ int main(int argc, char** argv) {
   // Mosquitto leaves Nagle's algorithm on by default, which holds small packets (PUBACKs,
   // deliveries) for up to 40 ms; a latency-minded operator turns it off.
   mosquitto.set_extra_config("set_tcp_nodelay true\n");
+  // The amqp output into ActiveMQ Artemis: a plain anycast queue.
+  ArtemisBroker artemis(root.path() / "artemis", "guest", "guest");
+  artemis.add_shared_queue("r2aa-dst");
   rabbit.start();
   mosquitto.start();
+  artemis.start();
   for (const char* q : {"shovel-src", "shovel-dst", "mi-src", "mi-dst", "r2m-src", "lat-src", "r2a-src", "r2a-dst",
-                        "a2r-src", "a2r-dst"})
+                        "a2r-src", "a2r-dst", "r2aa-src"})
     declare_queue(rabbit.port(), q, false);
   const pid_t broker = rabbit.process_group();
   std::printf("%d persistent messages of %zu bytes per run, one private RabbitMQ 3.10 broker\n", messages,
@@ -102,7 +116,8 @@ solace.connector:
     - {name: reader, password: reader-secret-pw}
     - {name: admin, password: admin-secret-pw, roles: [admin]}
   default.workflow.acknowledgment: {publish-async: true, back-pressure-threshold: 255}
-  workflows: {0: {enabled: true}, 1: {enabled: true}, 2: {enabled: true}, 3: {enabled: true}, 4: {enabled: true}}
+  workflows: {0: {enabled: true}, 1: {enabled: true}, 2: {enabled: true}, 3: {enabled: true}, 4: {enabled: true},
+              5: {enabled: true}}
 spring.cloud.stream:
   binders:
     rmq: {type: rabbit, environment: {spring.rabbitmq: {host: 127.0.0.1, port: )" +
@@ -110,6 +125,8 @@ spring.cloud.stream:
     mq: {type: mqtt, environment: {mqtt: {host: 127.0.0.1, port: )" + std::to_string(mosquitto.port()) +
                                             R"(, client-id: bench}}}
     a10: {type: amqp, environment: {amqp: {host: 127.0.0.1, port: )" + std::to_string(rabbit.port()) +
+                                            R"(, username: guest, password: guest}}}
+    art: {type: amqp, environment: {amqp: {host: 127.0.0.1, port: )" + std::to_string(artemis.amqp_port()) +
                                             R"(, username: guest, password: guest}}}
   bindings:
     input-0: {destination: mi-src, binder: rmq}
@@ -122,13 +139,15 @@ spring.cloud.stream:
     output-3: {destination: r2a-dst, binder: a10}
     input-4: {destination: a2r-src, binder: a10}
     output-4: {destination: "", binder: rmq}
+    input-5: {destination: r2aa-src, binder: rmq}
+    output-5: {destination: r2aa-dst, binder: art}
   rabbit.bindings.output-0.producer.routing-key: mi-dst
   rabbit.bindings.output-4.producer.routing-key: a2r-dst
 )",
                     http_port);
   const pid_t mi = instance.process().pid();
   if (!post_state(instance, 0, "PAUSED") || !post_state(instance, 1, "PAUSED") || !post_state(instance, 3, "PAUSED") ||
-      !post_state(instance, 4, "PAUSED")) {
+      !post_state(instance, 4, "PAUSED") || !post_state(instance, 5, "PAUSED")) {
     std::fprintf(stderr, "cannot pause the workflows\n%s\n", instance.process().log().c_str());
     return 1;
   }
@@ -173,10 +192,30 @@ spring.cloud.stream:
   };
   const Run to_amqp = measure(3, "r2a-src", "r2a-dst");
   const Run from_amqp = measure(4, "a2r-src", "a2r-dst");
+  // rabbit -> amqp into Artemis: done when the workflow counts them all delivered (Artemis
+  // settled each); the broker CPU is both brokers'.
+  Run to_artemis;
+  {
+    preload(rabbit.port(), "r2aa-src", messages);
+    const double broker0 = cpu_seconds(broker).total() + cpu_seconds(artemis.process_group()).total();
+    const double mi0 = cpu_seconds(0, mi).total();
+    const long long before = delivered(instance, 5);
+    const auto t0 = Clock::now();
+    post_state(instance, 5, "RESUMED");
+    while (delivered(instance, 5) - before < messages) {
+      if (Clock::now() - t0 > std::chrono::minutes(10)) throw std::runtime_error("timed out moving into Artemis");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    to_artemis.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    to_artemis.broker_cpu = cpu_seconds(broker).total() + cpu_seconds(artemis.process_group()).total() - broker0;
+    to_artemis.mover_cpu = cpu_seconds(0, mi).total() - mi0;
+    post_state(instance, 5, "PAUSED");
+  }
   std::printf("\nthe amqp binder (AMQP 1.0 through the broker's plugin), same broker, same messages:\n");
   print("rabbit -> rabbit (from above)", ours, messages);
   print("rabbit -> amqp", to_amqp, messages);
   print("amqp -> rabbit", from_amqp, messages);
+  print("rabbit -> amqp (ActiveMQ Artemis)", to_artemis, messages);
 
   // 3. rabbit -> mqtt throughput.
   mi::mqtt::ClientOptions sub_options;
