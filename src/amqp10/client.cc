@@ -82,6 +82,14 @@ const proton::duration kPartialCheckInterval{200};
 
 }  // namespace
 
+// A message prepare_send() built, waiting for flush_sends(). (Defined before the first
+// member function that may destroy Client::prepared_.)
+struct Client::PreparedSend {
+  std::uint64_t ticket = 0;
+  proton::message message;
+  const FencingGate* fence = nullptr;
+};
+
 // Proton's side: runs on the client's thread only.
 class Client::Handler final : public proton::messaging_handler {
  public:
@@ -326,12 +334,6 @@ void Client::accept(std::uint64_t tag) {
 void Client::release(std::uint64_t tag) {
   inject([this, tag] { handler_->settle(tag, false); });
 }
-
-struct Client::PreparedSend {
-  std::uint64_t ticket = 0;
-  proton::message message;
-  const FencingGate* fence = nullptr;
-};
 
 std::uint64_t Client::send(const std::string& body, const Headers& headers, const FencingGate* fence) {
   const std::uint64_t ticket = prepare_send(body, headers, fence);
