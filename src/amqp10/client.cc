@@ -399,20 +399,14 @@ std::vector<SendAnswer> Client::await(const std::vector<std::uint64_t>& tickets,
   }
   const bool all_answered = awaited_pending_ == 0;
   awaited_pending_ = 0;
-  if (!all_answered && failure_) {
-    for (const auto t : tickets) answers_[t].awaited = false;
-    throw Amqp10Error(url_ + ": " + *failure_);
-  }
+  for (const auto t : tickets) answers_[t].awaited = false;
+  if (!all_answered && failure_) throw Amqp10Error(url_ + ": " + *failure_);
   std::vector<SendAnswer> out;
   out.reserve(tickets.size());
   for (const auto t : tickets) {
     const auto it = answers_.find(t);
     out.push_back(it->second.answer);
-    if (it->second.answer.kind == SendAnswer::Kind::kPending) {
-      it->second.awaited = false;
-    } else {
-      answers_.erase(it);
-    }
+    if (it->second.answer.kind != SendAnswer::Kind::kPending) answers_.erase(it);
   }
   return out;  // tickets still pending stay in answers_ as long as this client lives
 }
